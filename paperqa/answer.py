@@ -1,0 +1,485 @@
+"""The answer engine: evidence in, a cited and verified answer out.
+
+The default model is tiny: it never writes citations and invents answers when it doesn't know. So
+the engine, not the model, decides what is supported:
+1. retrieve papers, then pick the abstract sentences that bear on the question (the evidence);
+2. refuse before generating when the evidence is weak or misses a term the question hinges on;
+3. let the model write a short answer from the numbered evidence, streaming its tokens;
+4. attribute: every answer sentence is matched to the abstract sentence that supports it (all of its
+   numbers and names must appear there, and most of its content words); unsupported sentences are
+   dropped, never silently cited; citations are numbered by first use;
+5. when the model says nothing supported, quote the best evidence sentence; when even that is weak,
+   refuse and list the closest papers.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from paperqa import prompts
+from paperqa.embed import Embedder
+from paperqa.errors import QuestionError
+from paperqa.lexical import STOPWORDS
+from paperqa.llm import LLM
+from paperqa.retrieve import PaperHit, Retrieval, Retriever
+from paperqa.sentences import sentence_spans
+from paperqa.settings import AnswerSettings, LLMSettings, RetrievalSettings
+
+# --- answer records ----------------------------------------------------------------------------
+
+
+@dataclass
+class Citation:
+    n: int
+    paper_id: str
+    title: str
+    quote: str
+    start: int = 0  # character offsets of the quote in the paper's abstract
+    end: int = 0
+
+
+@dataclass
+class Source:
+    rank: int
+    paper_id: str
+    title: str
+    score: float
+    abstract: str = ""
+
+
+@dataclass
+class Answer:
+    """A question's answer with its citations and the papers it was drawn from."""
+
+    question: str
+    answer: str
+    refused: bool
+    citations: list[Citation]
+    sources: list[Source]
+    timings_ms: dict[str, float]
+    model: str
+    mode: str = "generated"  # generated | extractive | list | refused
+    standalone_question: str = ""
+    unsupported: list[str] = field(default_factory=list)  # model sentences dropped for lack of support
+    draft: str = ""  # the model's raw text, before attribution
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["citations"] = [{k: c[k] for k in ("n", "paper_id", "title", "quote", "start", "end")}
+                          for c in d["citations"]]
+        d["sources"] = [{k: s[k] for k in ("rank", "paper_id", "title", "score")} for s in d["sources"]]
+        return d
+
+    def references_markdown(self) -> str:
+        return "\n".join(f"[{c.n}] {c.title}: \"{c.quote}\"" for c in self.citations)
+
+    def to_markdown(self) -> str:
+        """The answer and its reference list, ready to paste."""
+        refs = self.references_markdown()
+        return f"{self.answer}\n\n{refs}" if refs else self.answer
+
+
+@dataclass
+class Token:
+    """A piece of text as the model writes it (streaming)."""
+
+    text: str
+
+
+# --- text analysis -----------------------------------------------------------------------------
+
+_WORD = re.compile(r"[A-Za-z0-9α-ωΑ-Ω]+(?:[.\-][A-Za-z0-9α-ωΑ-Ω]+)*%?")
+_NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
+_CITE_MARK = re.compile(r"\s*\[\s*\d+(?:\s*[,\-–]\s*\d+)*\s*\]")
+_GENERIC = frozenset("""paper papers work approach method methods model models propose proposed present presents
+introduce introduces introduced new novel result results show shows shown achieve achieves achieved also well
+answer question source sources based use uses using used which what""".split())
+_QUESTION_WORDS = frozenset("what which who whom whose when where why how does do did is are was were can could "
+                            "the a an in on of for to and list name tell give".split())
+_IDK = re.compile(r"\b(i\s+(do\s+not|don'?t)\s+know|not\s+(mentioned|provided|stated|specified)|no\s+information|"
+                  r"cannot\s+(answer|determine)|unknown)\b", re.IGNORECASE)
+_SUSPICIOUS = re.compile(r"(ignore|disregard|forget)\s+(all\s+|any\s+)?(the\s+)?(previous|prior|above|earlier)\s+"
+                         r"(instructions?|prompts?|context)|system\s+prompt|you\s+are\s+now\b|\bjailbreak",
+                         re.IGNORECASE)
+_LIST_Q = re.compile(r"^\s*(which|what)\s+(other\s+)?(papers|works|studies|articles|methods|approaches|models)\b|"
+                     r"\blist\s+(all\s+|the\s+)?(papers|works|studies)\b|\b(any|all|several)\s+papers\b|"
+                     r"\bpapers\s+(here\s+)?(that|which|about|on)\b", re.IGNORECASE)
+_NUMERIC_Q = re.compile(r"\b(how\s+(many|much|fast|large|big|long)|what\s+(fid|accuracy|score|percentage|number|"
+                        r"speed-?up|bleu|wer|error)|by\s+how\s+much|what\s+\w+\s+(score|rate|accuracy))\b",
+                        re.IGNORECASE)
+_FOLLOW_UP = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those)\b(\s+(paper|papers|method|model|"
+                        r"approach|work|system|study))?", re.IGNORECASE)
+
+
+def word_root(word: str) -> str:
+    """Crude suffix folding so 'achieves', 'achieving' and 'achieved' match."""
+    w = word.lower().strip(".-%")
+    for suf in ("ations", "ation", "ings", "ing", "edly", "ed", "es", "s", "ly"):
+        if w.endswith(suf) and len(w) - len(suf) >= 4:
+            return w[: -len(suf)]
+    return w
+
+
+def content_roots(text: str) -> set[str]:
+    return {word_root(w) for w in _WORD.findall(text)
+            if w.lower() not in STOPWORDS and w.lower() not in _GENERIC and len(w) > 1}
+
+
+def numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def key_terms(text: str, skip_first: bool = True) -> list[str]:
+    """Names the text hinges on: acronyms, CamelCase, words with digits, capitalised words mid-sentence."""
+    out: list[str] = []
+    for i, m in enumerate(_WORD.finditer(text)):
+        w = m.group(0).rstrip("%")
+        if w.lower() in _QUESTION_WORDS:
+            continue
+        has_digit = any(c.isdigit() for c in w)
+        upper_inside = any(c.isupper() for c in w[1:])
+        capital = w[0].isupper() and not (skip_first and (i == 0 or text[: m.start()].rstrip().endswith((".", "?",
+                                                                                                         "!"))))
+        if (has_digit and any(c.isalpha() for c in w)) or upper_inside or capital:
+            out.append(w)
+    return list(dict.fromkeys(out))
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9α-ω]+", "", text.lower())
+
+
+def term_in(term: str, squashed_text: str) -> bool:
+    return _squash(term) in squashed_text
+
+
+# --- the engine --------------------------------------------------------------------------------
+
+
+@dataclass
+class Evidence:
+    """One abstract sentence a citation can point at."""
+
+    hit_rank: int
+    paper_id: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float = 0.0
+    suspicious: bool = False
+
+
+class AnswerEngine:
+    """Turns a question into an Answer using a retriever, an embedder and an LLM."""
+
+    def __init__(self, retriever: Retriever, embedder: Embedder, llm: LLM, answer: AnswerSettings,
+                 llm_settings: LLMSettings, retrieval: RetrievalSettings) -> None:
+        self.retriever = retriever
+        self.embedder = embedder
+        self.llm = llm
+        self.settings = answer
+        self.llm_settings = llm_settings
+        self.retrieval_settings = retrieval
+        self._sentence_cache: OrderedDict[str, tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # -- public ---------------------------------------------------------------------------------
+    def ask(self, question: str, k: int | None = None, standalone: str | None = None) -> Answer:
+        answer: Answer | None = None
+        for event in self.stream(question, k=k, standalone=standalone):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, k: int | None = None, standalone: str | None = None,
+               llm: LLM | None = None, temperature: float | None = None) -> Iterator[Token | Answer]:
+        """Token events as the answer is written, then the final Answer."""
+        llm = llm or self.llm
+        question = self.check_question(question)
+        query = standalone or question
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        is_list = bool(_LIST_Q.search(query))
+        k = k or (self.retrieval_settings.list_k if is_list else self.retrieval_settings.top_k)
+        retrieval = self.retriever.retrieve(query, k=k)
+        timings.update({f"retrieve_{n}" if n != "retrieve" else n: v for n, v in retrieval.timings_ms.items()})
+        sources = [Source(rank=i + 1, paper_id=h.paper_id, title=h.title, score=round(h.score, 6),
+                          abstract=h.paper.abstract) for i, h in enumerate(retrieval.hits)]
+        base = dict(question=question, sources=sources, model=llm.name, standalone_question=query)
+
+        t1 = time.perf_counter()
+        evidence = self.rank_evidence(retrieval)
+        timings["evidence"] = (time.perf_counter() - t1) * 1000
+
+        def finish(answer: Answer) -> Answer:
+            answer.timings_ms = {**timings, **answer.timings_ms}
+            answer.timings_ms["total"] = (time.perf_counter() - t0) * 1000
+            answer.timings_ms.setdefault("generate", 0.0)
+            answer.timings_ms.setdefault("first_token", answer.timings_ms["total"])
+            return answer
+
+        if not retrieval.hits:
+            yield Token(prompts.EMPTY_STORE)
+            yield finish(Answer(answer=prompts.EMPTY_STORE, refused=True, citations=[], timings_ms={}, mode="refused",
+                                **base))
+            return
+
+        refusal = self.pre_check(query, retrieval, evidence)
+        if refusal is not None:
+            text = self.refusal_text(refusal, retrieval.hits)
+            first = (time.perf_counter() - t0) * 1000
+            yield Token(text)
+            yield finish(Answer(answer=text, refused=True, citations=[], timings_ms={"first_token": first},
+                                mode="refused", **base))
+            return
+
+        if is_list:
+            text, citations = self.list_answer(query, retrieval, evidence)
+            if citations:
+                first = (time.perf_counter() - t0) * 1000
+                yield Token(text)
+                yield finish(Answer(answer=text, refused=False, citations=citations, timings_ms={"first_token": first},
+                                    mode="list", **base))
+                return
+
+        # -- generate
+        shown = [e for e in evidence if not e.suspicious][: self.settings.evidence_sentences]
+        messages = self.build_messages(query, shown)
+        t2 = time.perf_counter()
+        pieces: list[str] = []
+        first_token: float | None = None
+        temp = self.llm_settings.temperature if temperature is None else temperature
+        for piece in llm.stream(messages, max_tokens=self.llm_settings.max_tokens, temperature=temp,
+                                seed=self.llm_settings.seed):
+            if first_token is None:
+                first_token = (time.perf_counter() - t0) * 1000
+            pieces.append(piece)
+            yield Token(piece)
+        draft = "".join(pieces)
+        timings["generate"] = (time.perf_counter() - t2) * 1000
+        timings["first_token"] = first_token if first_token is not None else (time.perf_counter() - t0) * 1000
+        prompt_tokens = sum(llm.count_tokens(m["content"]) for m in messages)
+        completion_tokens = llm.count_tokens(draft) if draft else 0
+
+        # -- attribute
+        t3 = time.perf_counter()
+        text, citations, unsupported, mode = self.attribute(draft, query, evidence)
+        timings["attribute"] = (time.perf_counter() - t3) * 1000
+        refused = not citations
+        if refused:
+            text = self.refusal_text(prompts.REFUSAL, retrieval.hits)
+            mode = "refused"
+        yield finish(Answer(answer=text, refused=refused, citations=citations, timings_ms={}, mode=mode,
+                            unsupported=unsupported, draft=draft, prompt_tokens=prompt_tokens,
+                            completion_tokens=completion_tokens, **base))
+
+    def check_question(self, question: str) -> str:
+        q = " ".join((question or "").split())
+        if not q:
+            raise QuestionError("The question is empty: type a question about the papers.")
+        if len(q) > self.settings.max_question_chars:
+            raise QuestionError(f"The question is {len(q)} characters long; the limit is "
+                                f"{self.settings.max_question_chars} (PAPERQA_MAX_QUESTION_CHARS).")
+        return q
+
+    # -- evidence -------------------------------------------------------------------------------
+    def paper_sentences(self, hit: PaperHit) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """Sentence spans of a paper's abstract and their vectors (cached: popular papers recur)."""
+        key = f"{hit.paper_id}:{hit.paper.content_hash}"
+        with self._cache_lock:
+            if key in self._sentence_cache:
+                self._sentence_cache.move_to_end(key)
+                return self._sentence_cache[key]
+        spans = sentence_spans(hit.paper.abstract)
+        vecs = self.embedder.encode([hit.paper.abstract[a:b] for a, b in spans])
+        with self._cache_lock:
+            self._sentence_cache[key] = (spans, vecs)
+            while len(self._sentence_cache) > 2048:
+                self._sentence_cache.popitem(last=False)
+        return spans, vecs
+
+    def rank_evidence(self, retrieval: Retrieval) -> list[Evidence]:
+        """Every sentence of every retrieved abstract, best first for this question."""
+        q_terms = {word_root(t) for t in key_terms(retrieval.query)} | content_roots(retrieval.query)
+        out: list[Evidence] = []
+        for rank, hit in enumerate(retrieval.hits, start=1):
+            spans, vecs = self.paper_sentences(hit)
+            sims = vecs @ retrieval.query_vec if len(spans) else np.zeros(0)
+            for (a, b), sim in zip(spans, sims, strict=True):
+                text = hit.paper.abstract[a:b]
+                roots = content_roots(text) | content_roots(hit.title)
+                overlap = len(q_terms & roots) / max(len(q_terms), 1)
+                score = float(sim) + 0.3 * overlap + 0.02 / rank
+                out.append(Evidence(rank, hit.paper_id, hit.title, text, a, b, score,
+                                    suspicious=bool(_SUSPICIOUS.search(text))))
+        out.sort(key=lambda e: -e.score)
+        return out
+
+    def pre_check(self, query: str, retrieval: Retrieval, evidence: list[Evidence]) -> str | None:
+        """A refusal reason when the evidence cannot answer, before spending time on generation."""
+        usable = [e for e in evidence if not e.suspicious]
+        if not usable:
+            return prompts.REFUSAL
+        best_dense = max((h.dense_sim or 0.0) for h in retrieval.hits)
+        if best_dense < self.settings.min_relevance:
+            return prompts.REFUSAL
+        text = _squash(" ".join(h.title + " " + h.paper.abstract for h in retrieval.hits))
+        missing = [t for t in key_terms(query) if not term_in(t, text)]
+        if missing:
+            return prompts.REFUSAL_MISSING_TERMS.format(terms=", ".join(f"'{t}'" for t in missing))
+        if _NUMERIC_Q.search(query):
+            top = [e for e in usable[: self.settings.evidence_sentences]]
+            if not any(numbers(e.text) for e in top):
+                return prompts.REFUSAL
+        return None
+
+    def refusal_text(self, reason: str, hits: list[PaperHit]) -> str:
+        titles = "; ".join(h.title for h in hits[:3])
+        return f"{reason} {prompts.REFUSAL_CLOSEST.format(titles=titles)}" if titles else reason
+
+    def build_messages(self, question: str, shown: list[Evidence]) -> list[dict[str, str]]:
+        lines = [prompts.SOURCE_LINE.format(n=i, title=_short_title(e.title), sentence=_CITE_MARK.sub("", e.text))
+                 for i, e in enumerate(shown, start=1)]
+        return [{"role": "system", "content": prompts.ANSWER_SYSTEM},
+                {"role": "user", "content": prompts.ANSWER_USER.format(sources="\n".join(lines), question=question)}]
+
+    # -- lists ----------------------------------------------------------------------------------
+    def list_answer(self, query: str, retrieval: Retrieval, evidence: list[Evidence]) -> tuple[str, list[Citation]]:
+        """One cited item per relevant paper, each quoting the sentence that makes it relevant."""
+        best: dict[str, Evidence] = {}
+        for e in evidence:
+            if not e.suspicious and e.paper_id not in best:
+                best[e.paper_id] = e
+        floor = self.settings.min_relevance
+        items: list[str] = []
+        citations: list[Citation] = []
+        for hit in retrieval.hits:
+            e = best.get(hit.paper_id)
+            if e is None or (hit.dense_sim or 0.0) < floor:
+                continue
+            n = len(citations) + 1
+            citations.append(Citation(n, e.paper_id, e.title, e.text, e.start, e.end))
+            items.append(prompts.LIST_ITEM.format(title=e.title, quote=e.text, n=n))
+        if not citations:
+            return "", []
+        return prompts.LIST_INTRO + "\n" + "\n".join(items), citations
+
+    # -- attribution ----------------------------------------------------------------------------
+    def support(self, claim: str, e: Evidence) -> float:
+        """How well evidence sentence `e` supports `claim`: 0 if a number or name is missing, else the
+        share of the claim's content words found in the sentence (or the paper's title)."""
+        src = e.text + " " + e.title
+        if not numbers(claim) <= numbers(src):
+            return 0.0
+        squashed = _squash(src)
+        if not all(term_in(t, squashed) for t in key_terms(claim, skip_first=False) if not t.isdigit()):
+            return 0.0
+        roots = content_roots(claim)
+        if len(roots) < 2:
+            return 0.0
+        return len(roots & content_roots(src)) / len(roots)
+
+    def attribute(self, draft: str, question: str, evidence: list[Evidence]
+                  ) -> tuple[str, list[Citation], list[str], str]:
+        """Cite each supported sentence of the draft; drop the rest. Falls back to quoting evidence."""
+        cleaned = _CITE_MARK.sub("", draft).strip()
+        cleaned = re.sub(r"^(answer|a)\s*:\s*", "", cleaned, flags=re.IGNORECASE)
+        sentences = [cleaned[a:b].strip() for a, b in sentence_spans(cleaned)]
+        if sentences and not re.search(r"[.!?)\"']$", sentences[-1]) and len(sentences) > 1:
+            sentences = sentences[:-1]  # cut off by max_tokens mid-sentence
+        candidates = [e for e in evidence if not e.suspicious]
+        cited: OrderedDict[tuple[str, int], Citation] = OrderedDict()
+        parts: list[str] = []
+        unsupported: list[str] = []
+        for sent in sentences:
+            if _IDK.search(sent) or _SUSPICIOUS.search(sent):
+                unsupported.append(sent)
+                continue
+            scored = [(self.support(sent, e), e) for e in candidates]
+            score, best = max(scored, key=lambda x: x[0], default=(0.0, None))
+            if best is None or score < self.settings.min_support:
+                unsupported.append(sent)
+                continue
+            key = (best.paper_id, best.start)
+            if key not in cited:
+                cited[key] = Citation(len(cited) + 1, best.paper_id, best.title, best.text, best.start, best.end)
+            body = sent if sent.endswith((".", "!", "?")) else sent + "."
+            parts.append(f"{body[:-1]} [{cited[key].n}]{body[-1]}")
+        if parts:
+            return " ".join(parts), list(cited.values()), unsupported, "generated"
+        # Nothing the model wrote holds up: quote the best evidence if it clearly bears on the question.
+        best = next(iter(candidates), None)
+        if best is not None and best.score >= self.settings.min_relevance + 0.15:
+            cite = Citation(1, best.paper_id, best.title, best.text, best.start, best.end)
+            return f"{_short_title(best.title)}: \"{best.text}\" [1]", [cite], unsupported, "extractive"
+        return "", [], unsupported, "refused"
+
+
+def _short_title(title: str) -> str:
+    head = title.split(":")[0].strip()
+    return head if 0 < len(head) <= 40 else (title if len(title) <= 80 else title[:77] + "...")
+
+
+# --- chat --------------------------------------------------------------------------------------
+
+
+class ChatSession:
+    """A conversation: keeps history and turns follow-ups into standalone questions before retrieval."""
+
+    def __init__(self, engine: AnswerEngine) -> None:
+        self.engine = engine
+        self.history: list[Answer] = []
+
+    def standalone(self, question: str) -> str:
+        """'What dataset did it use?' -> 'What dataset did RAR use?' using the previous turn's subject."""
+        if not self.history:
+            return question
+        prev = self.history[-1]
+        subject = self._subject(prev)
+        if not subject:
+            return question
+        if _FOLLOW_UP.search(question):
+            return _FOLLOW_UP.sub(lambda m: subject + ("'s" if m.group(1).lower() in ("its", "their") else ""),
+                                  question, count=1)
+        if len(question.split()) <= 6 and not key_terms(question):
+            return f"{question.rstrip('?')} in {subject}?"
+        return question
+
+    @staticmethod
+    def _subject(prev: Answer) -> str:
+        """The thing the previous turn was about: a name from its question that its top paper carries."""
+        top_title = prev.citations[0].title if prev.citations else (prev.sources[0].title if prev.sources else "")
+        terms = key_terms(prev.standalone_question or prev.question)
+        squashed = _squash(top_title + " " + (prev.citations[0].quote if prev.citations else ""))
+        for t in terms:
+            if term_in(t, squashed):
+                return t
+        if terms:
+            return terms[0]
+        return _short_title(top_title)
+
+    def stream(self, question: str, **kwargs: object) -> Iterator[Token | Answer]:
+        standalone = self.standalone(" ".join(question.split()))
+        for event in self.engine.stream(question, standalone=standalone, **kwargs):  # type: ignore[arg-type]
+            if isinstance(event, Answer):
+                self.history.append(event)
+            yield event
+
+    def ask(self, question: str, **kwargs: object) -> Answer:
+        answer: Answer | None = None
+        for event in self.stream(question, **kwargs):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer

