@@ -65,7 +65,7 @@ class Answer:
     sources: list[Source]
     timings_ms: dict[str, float]
     model: str
-    mode: str = "generated"  # generated | extractive | list | refused
+    mode: str = "generated"  # generated | extractive | identify | list | refused
     standalone_question: str = ""
     unsupported: list[str] = field(default_factory=list)  # model sentences dropped for lack of support
     draft: str = ""  # the model's raw text, before attribution
@@ -113,9 +113,12 @@ _SUSPICIOUS = re.compile(r"(ignore|disregard|forget)\s+(all\s+|any\s+)?(the\s+)?
 _LIST_Q = re.compile(r"^\s*(which|what)\s+(other\s+)?(papers|works|studies|articles|methods|approaches|models)\b|"
                      r"\blist\s+(all\s+|the\s+)?(papers|works|studies)\b|\b(any|all|several)\s+papers\b|"
                      r"\bpapers\s+(here\s+)?(that|which|about|on)\b", re.IGNORECASE)
-_NUMERIC_Q = re.compile(r"\b(how\s+(many|much|fast|large|big|long)|what\s+(fid|accuracy|score|percentage|number|"
-                        r"speed-?up|bleu|wer|error)|by\s+how\s+much|what\s+\w+\s+(score|rate|accuracy))\b",
-                        re.IGNORECASE)
+_NUMERIC_Q = re.compile(r"\b(how\s+(many|much|fast|large|big|long|often)|what\s+(fid|accuracy|score|percentage|number|"
+                        r"speed-?up|bleu|wer|error|size|fraction|ratio)|by\s+how\s+much|what\s+\w+\s+(score|rate|"
+                        r"accuracy|size)|of\s+what\s+size|how\s+many\s+parameters)\b", re.IGNORECASE)
+_IDENTIFY_Q = re.compile(r"^\s*(which|what)\s+(paper|work|study|article|method|model|framework|system|approach|"
+                         r"architecture|benchmark|dataset|technique)\b|\bwhat\s+is\s+the\s+name\s+of\b|"
+                         r"\bwhich\s+paper\b|\bname\s+the\s+(paper|method|model)\b", re.IGNORECASE)
 _FOLLOW_UP = re.compile(r"\b(it|its|it's|they|them|their|this|that|these|those)\b(\s+(paper|papers|method|model|"
                         r"approach|work|system|study))?", re.IGNORECASE)
 
@@ -158,8 +161,26 @@ def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9α-ω]+", "", text.lower())
 
 
-def term_in(term: str, squashed_text: str) -> bool:
-    return _squash(term) in squashed_text
+def term_in(term: str, squashed_text: str, text: str = "") -> bool:
+    """`term` occurs in the text, or (for an acronym like 'LLM') its spelled-out form does."""
+    if _squash(term) in squashed_text:
+        return True
+    return bool(text) and acronym_in(term, text)
+
+
+def acronym_in(term: str, text: str) -> bool:
+    """'LLM' matches 'large language model'; 'LLMs' too. Only for all-capital terms of 2-6 letters."""
+    letters = term[:-1] if term.endswith("s") and term[:-1].isupper() else term
+    if not (2 <= len(letters) <= 6 and letters.isalpha() and letters.isupper()):
+        return False
+    initials = "".join(w[0] for w in re.findall(r"[A-Za-z]+", text)).lower()
+    return letters.lower() in initials and _spelled(letters.lower(), text)
+
+
+def _spelled(letters: str, text: str) -> bool:
+    words = [w.lower() for w in re.findall(r"[A-Za-z]+", text)]
+    n = len(letters)
+    return any("".join(w[0] for w in words[i:i + n]) == letters for i in range(len(words) - n + 1))
 
 
 # --- the engine --------------------------------------------------------------------------------
@@ -235,7 +256,7 @@ class AnswerEngine:
                                 **base))
             return
 
-        refusal = self.pre_check(query, retrieval, evidence)
+        refusal, on_topic = self.pre_check(query, retrieval, evidence, is_list)
         if refusal is not None:
             text = self.refusal_text(refusal, retrieval.hits)
             first = (time.perf_counter() - t0) * 1000
@@ -253,8 +274,16 @@ class AnswerEngine:
                                     mode="list", **base))
                 return
 
+        if _IDENTIFY_Q.search(query) and not is_list:
+            text, citations = self.identify_answer(on_topic)
+            first = (time.perf_counter() - t0) * 1000
+            yield Token(text)
+            yield finish(Answer(answer=text, refused=False, citations=citations, timings_ms={"first_token": first},
+                                mode="identify", **base))
+            return
+
         # -- generate
-        shown = [e for e in evidence if not e.suspicious][: self.settings.evidence_sentences]
+        shown = on_topic[: self.settings.evidence_sentences]
         messages = self.build_messages(query, shown)
         t2 = time.perf_counter()
         pieces: list[str] = []
@@ -274,7 +303,7 @@ class AnswerEngine:
 
         # -- attribute
         t3 = time.perf_counter()
-        text, citations, unsupported, mode = self.attribute(draft, query, evidence)
+        text, citations, unsupported, mode = self.attribute(draft, query, evidence, on_topic)
         timings["attribute"] = (time.perf_counter() - t3) * 1000
         refused = not citations
         if refused:
@@ -326,23 +355,31 @@ class AnswerEngine:
         out.sort(key=lambda e: -e.score)
         return out
 
-    def pre_check(self, query: str, retrieval: Retrieval, evidence: list[Evidence]) -> str | None:
-        """A refusal reason when the evidence cannot answer, before spending time on generation."""
+    def pre_check(self, query: str, retrieval: Retrieval, evidence: list[Evidence], is_list: bool
+                  ) -> tuple[str | None, list[Evidence]]:
+        """A refusal reason when the evidence cannot answer (before spending time on generation), and the
+        evidence from papers that carry every key term of the question, best first."""
         usable = [e for e in evidence if not e.suspicious]
         if not usable:
-            return prompts.REFUSAL
+            return prompts.REFUSAL, []
         best_dense = max((h.dense_sim or 0.0) for h in retrieval.hits)
         if best_dense < self.settings.min_relevance:
-            return prompts.REFUSAL
-        text = _squash(" ".join(h.title + " " + h.paper.abstract for h in retrieval.hits))
-        missing = [t for t in key_terms(query) if not term_in(t, text)]
-        if missing:
-            return prompts.REFUSAL_MISSING_TERMS.format(terms=", ".join(f"'{t}'" for t in missing))
-        if _NUMERIC_Q.search(query):
-            top = [e for e in usable[: self.settings.evidence_sentences]]
-            if not any(numbers(e.text) for e in top):
-                return prompts.REFUSAL
-        return None
+            return prompts.REFUSAL, []
+        terms = key_terms(query)
+        covering = {h.paper_id for h in retrieval.hits}
+        if terms:
+            texts = {h.paper_id: h.title + " " + h.paper.abstract for h in retrieval.hits}
+            squashed = {pid: _squash(t) for pid, t in texts.items()}
+            missing = [t for t in terms if not any(term_in(t, squashed[p], texts[p]) for p in texts)]
+            if missing:
+                return prompts.REFUSAL_MISSING_TERMS.format(terms=", ".join(f"'{t}'" for t in missing)), []
+            covering = {p for p in texts if all(term_in(t, squashed[p], texts[p]) for t in terms)}
+            if not covering and not is_list:
+                return prompts.REFUSAL_NO_SINGLE_PAPER.format(terms=", ".join(f"'{t}'" for t in terms)), []
+        on_topic = [e for e in usable if e.paper_id in covering] if not is_list else usable
+        if _NUMERIC_Q.search(query) and not any(numbers(e.text) for e in on_topic[: self.settings.evidence_sentences]):
+            return prompts.REFUSAL, []
+        return None, on_topic
 
     def refusal_text(self, reason: str, hits: list[PaperHit]) -> str:
         titles = "; ".join(h.title for h in hits[:3])
@@ -375,6 +412,12 @@ class AnswerEngine:
             return "", []
         return prompts.LIST_INTRO + "\n" + "\n".join(items), citations
 
+    def identify_answer(self, on_topic: list[Evidence]) -> tuple[str, list[Citation]]:
+        """'Which paper/method…' is answered by naming the paper whose sentence fits best, quoting it."""
+        e = on_topic[0]
+        cite = Citation(1, e.paper_id, e.title, e.text, e.start, e.end)
+        return prompts.IDENTIFY.format(title=e.title, quote=e.text, n=1), [cite]
+
     # -- attribution ----------------------------------------------------------------------------
     def support(self, claim: str, e: Evidence) -> float:
         """How well evidence sentence `e` supports `claim`: 0 if a number or name is missing, else the
@@ -390,11 +433,12 @@ class AnswerEngine:
             return 0.0
         return len(roots & content_roots(src)) / len(roots)
 
-    def attribute(self, draft: str, question: str, evidence: list[Evidence]
+    def attribute(self, draft: str, question: str, evidence: list[Evidence], on_topic: list[Evidence]
                   ) -> tuple[str, list[Citation], list[str], str]:
         """Cite each supported sentence of the draft; drop the rest. Falls back to quoting evidence."""
         cleaned = _CITE_MARK.sub("", draft).strip()
         cleaned = re.sub(r"^(answer|a)\s*:\s*", "", cleaned, flags=re.IGNORECASE)
+        cleaned = re.sub(r"(^|(?<=[.!?]\s))\([^()]{3,200}\)\s*", "", cleaned)  # copied "(Paper title)" prefixes
         sentences = [cleaned[a:b].strip() for a, b in sentence_spans(cleaned)]
         if sentences and not re.search(r"[.!?)\"']$", sentences[-1]) and len(sentences) > 1:
             sentences = sentences[:-1]  # cut off by max_tokens mid-sentence
@@ -418,8 +462,10 @@ class AnswerEngine:
             parts.append(f"{body[:-1]} [{cited[key].n}]{body[-1]}")
         if parts:
             return " ".join(parts), list(cited.values()), unsupported, "generated"
-        # Nothing the model wrote holds up: quote the best evidence if it clearly bears on the question.
-        best = next(iter(candidates), None)
+        # Nothing the model wrote holds up: quote the best on-topic evidence if it clearly bears on the question
+        # (and, for a question asking for a number, states one).
+        numeric = bool(_NUMERIC_Q.search(question))
+        best = next((e for e in on_topic if not numeric or numbers(e.text)), None)
         if best is not None and best.score >= self.settings.min_relevance + 0.15:
             cite = Citation(1, best.paper_id, best.title, best.text, best.start, best.end)
             return f"{_short_title(best.title)}: \"{best.text}\" [1]", [cite], unsupported, "extractive"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -14,6 +14,11 @@ from paperqa.settings import EmbedSettings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+    from paperqa.onnx_export import OnnxSentenceEncoder
+
+Backend = Literal["torch", "onnx", "onnx-int8"]
+BACKENDS: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
 
 
 def packaged_model_path() -> Path:
@@ -28,13 +33,26 @@ def packaged_model_path() -> Path:
 
 class Embedder:
     """Embeds texts to unit vectors. Loads the model once, on first use, so commands that embed
-    nothing (re-ingesting an unchanged corpus, listing papers) never pay for it."""
+    nothing (re-ingesting an unchanged corpus, listing papers) never pay for it.
 
-    def __init__(self, settings: EmbedSettings) -> None:
+    `backend` picks what runs the network: "torch" (sentence-transformers), or an ONNX export run by
+    onnxruntime, fp32 ("onnx") or int8-quantised ("onnx-int8"); exports are cached in `cache_dir`.
+    It defaults to `settings.embed_backend` when that setting exists, else "torch".
+    """
+
+    def __init__(self, settings: EmbedSettings, backend: Backend | None = None,
+                 cache_dir: Path | None = None) -> None:
         self.settings = settings
         self.name = settings.embed_name
         self.dim = 384
+        chosen = backend or getattr(settings, "embed_backend", None) or "torch"
+        if chosen not in BACKENDS:
+            raise PaperQAError(f"Unknown embedder backend {chosen!r}; choose one of {BACKENDS} "
+                               "(PAPERQA_EMBED_BACKEND).")
+        self.backend: Backend = chosen  # type: ignore[assignment]
+        self.cache_dir = cache_dir
         self._model: SentenceTransformer | None = None
+        self._onnx: OnnxSentenceEncoder | None = None
         self._tokenizer = None
         self._lock = threading.Lock()
 
@@ -59,10 +77,32 @@ class Embedder:
         kwargs: dict[str, object] = {"device": "cpu", "local_files_only": True}
         model = SentenceTransformer(str(self.path), **kwargs)
         model.max_seq_length = min(model.max_seq_length or 256, self.settings.embed_max_tokens)
-        dim = model.get_sentence_embedding_dimension()
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dim = get_dim()
         if dim:
             self.dim = int(dim)
         return model
+
+    @property
+    def onnx(self) -> OnnxSentenceEncoder:
+        """The onnxruntime encoder (exported on first use if the cache has none)."""
+        if self._onnx is None:
+            with self._lock:
+                if self._onnx is None:
+                    from paperqa.onnx_export import OnnxSentenceEncoder
+
+                    self._onnx = OnnxSentenceEncoder(self.path, self.backend,  # type: ignore[arg-type]
+                                                     max_seq_length=self.settings.embed_max_tokens,
+                                                     threads=self.settings.embed_threads,
+                                                     cache_dir=self.cache_dir)
+        return self._onnx
+
+    def load(self) -> None:
+        """Load the network now (start-up), instead of on the first encode."""
+        if self.backend == "torch":
+            _ = self.model
+        else:
+            _ = self.onnx
 
     @property
     def tokenizer(self):  # type: ignore[no-untyped-def]
@@ -84,6 +124,8 @@ class Embedder:
         """Unit-length float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.backend != "torch":
+            return self.onnx.encode(texts, batch_size=batch_size or self.settings.embed_batch_size)
         vecs = self.model.encode(texts, batch_size=batch_size or self.settings.embed_batch_size,
                                  normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vecs, dtype=np.float32)

@@ -136,6 +136,12 @@ class BM25Index:
         try:
             meta = json.loads((folder / "index.json").read_text(encoding="utf-8"))
             weights = sparse.load_npz(folder / "weights.npz").tocsr()
-        except (OSError, ValueError, KeyError):
+            index = cls(list(meta["chunk_ids"]), list(meta["paper_ids"]), dict(meta["vocab"]), weights,
+                        int(meta["generation"]))
+            n_chunks, n_terms = len(index.chunk_ids), len(index.vocab)
+            if (len(index.paper_ids) != n_chunks or index.weights.shape != (n_terms, n_chunks)
+                    or any(not 0 <= int(i) < n_terms for i in index.vocab.values())):
+                return None
+        except Exception:  # noqa: BLE001 - a torn or foreign file (bad zip, wrong JSON shape) just means "rebuild"
             return None
-        return cls(meta["chunk_ids"], meta["paper_ids"], meta["vocab"], weights, int(meta["generation"]))
+        return index

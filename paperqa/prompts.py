@@ -5,9 +5,8 @@ here costs the user time on every question.
 """
 
 ANSWER_SYSTEM = (
-    "You answer questions about research papers using only the numbered sources. "
-    "Reply in one or two short sentences, reusing the sources' own words and numbers. "
-    "If the sources do not contain the answer, reply exactly: I don't know."
+    "Answer the question in one sentence, using only the sources below. Copy names and numbers exactly. "
+    "If the sources do not say, reply: I don't know."
 )
 
 # {sources} is one line per evidence sentence: "[n] (Paper title) sentence".
@@ -17,8 +16,11 @@ SOURCE_LINE = "[{n}] ({title}) {sentence}"
 
 REFUSAL = "The papers here don't answer that."
 REFUSAL_MISSING_TERMS = "The papers here don't mention {terms}, so they don't answer that."
+REFUSAL_NO_SINGLE_PAPER = "No paper here mentions all of {terms}, so they don't answer that."
 REFUSAL_CLOSEST = "The closest papers are: {titles}."
 EMPTY_STORE = "There are no papers in the store yet. Add some with `paperqa ingest PATH`."
+
+IDENTIFY = "{title} [{n}]: \"{quote}\""
 
 LIST_INTRO = "Papers here that bear on this:"
 LIST_ITEM = "- {title}: {quote} [{n}]"

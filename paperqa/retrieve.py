@@ -129,19 +129,23 @@ class Retriever:
 
         scores = self._fuse(dense, lexical, fusion)
         ranked = sorted(scores, key=lambda pid: (-scores[pid], pid))
-        papers = self.store.get_papers(ranked[: k * 2])  # a few spare in case a record vanished mid-ingest
         hits: list[PaperHit] = []
-        for pid in ranked:
-            if pid not in papers:
-                continue
-            d = dense.get(pid)
-            b = lexical.get(pid)
-            chunk_ids = list(dict.fromkeys((d[2] if d else []) + (b[2] if b else [])))
-            hits.append(PaperHit(paper=papers[pid], score=scores[pid], dense_sim=d[1] if d else None,
-                                 dense_rank=d[0] if d else None, bm25_score=b[1] if b else None,
-                                 bm25_rank=b[0] if b else None, chunk_ids=chunk_ids))
-            if len(hits) == k:
-                break
+        pos = 0
+        # Papers are fetched a few spare at a time: chunks whose paper record is missing (an interrupted write)
+        # are skipped, and the next candidates fill their place.
+        while len(hits) < k and pos < len(ranked):
+            batch = ranked[pos: pos + k * 2]
+            pos += len(batch)
+            papers = self.store.get_papers(batch)
+            for pid in batch:
+                if pid not in papers or len(hits) == k:
+                    continue
+                d = dense.get(pid)
+                b = lexical.get(pid)
+                chunk_ids = list(dict.fromkeys((d[2] if d else []) + (b[2] if b else [])))
+                hits.append(PaperHit(paper=papers[pid], score=scores[pid], dense_sim=d[1] if d else None,
+                                     dense_rank=d[0] if d else None, bm25_score=b[1] if b else None,
+                                     bm25_rank=b[0] if b else None, chunk_ids=chunk_ids))
         timings["fuse"] = (time.perf_counter() - t3) * 1000
         timings["retrieve"] = (time.perf_counter() - t0) * 1000
         return Retrieval(query=query, query_vec=query_vec, hits=hits, timings_ms=timings)

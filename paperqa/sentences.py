@@ -15,6 +15,7 @@ _ABBREVIATIONS = {
 # A candidate boundary: sentence-final punctuation (optionally closed by quotes/brackets), then white space.
 _BOUNDARY = re.compile(r"[.!?][\"')\]]*\s+")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
+_INITIALISM = re.compile(r"(?:[a-z]\.)+[a-z]")  # "U.S.", "e.g.", "a.k.a.": a dot between single letters
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -24,7 +25,8 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     if not m:
         return False
     word = m.group(1).lower().rstrip(".")
-    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha() and text[m.start()].isupper())
+    return (word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha() and text[m.start()].isupper())
+            or _INITIALISM.fullmatch(word) is not None)
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -122,7 +122,7 @@ class AnswerSettings(BaseSettings):
 
     model_config = _section()
 
-    evidence_sentences: int = Field(6, ge=1, le=30, description="Abstract sentences given to the model "
+    evidence_sentences: int = Field(4, ge=1, le=30, description="Abstract sentences given to the model "
                                     "(PAPERQA_EVIDENCE_SENTENCES).")
     min_relevance: float = Field(0.35, ge=0, le=1, description="Below this cosine between question and best "
                                  "evidence sentence, the answer is a refusal (PAPERQA_MIN_RELEVANCE).")
