@@ -157,6 +157,13 @@ def key_terms(text: str, skip_first: bool = True) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _common_acronym(term: str) -> bool:
+    """Short all-capital terms (LLM, GAN, RL) are often spelled out differently in abstracts; they don't
+    decide a refusal on their own. Names with digits or mixed case (CIFAR-10, ViTok, enwik8) do."""
+    letters = term.rstrip("s")
+    return letters.isalpha() and letters.isupper() and len(letters) <= 4
+
+
 def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9α-ω]+", "", text.lower())
 
@@ -365,7 +372,7 @@ class AnswerEngine:
         best_dense = max((h.dense_sim or 0.0) for h in retrieval.hits)
         if best_dense < self.settings.min_relevance:
             return prompts.REFUSAL, []
-        terms = key_terms(query)
+        terms = [t for t in key_terms(query) if not _common_acronym(t)]
         covering = {h.paper_id for h in retrieval.hits}
         if terms:
             texts = {h.paper_id: h.title + " " + h.paper.abstract for h in retrieval.hits}
@@ -504,16 +511,18 @@ class ChatSession:
 
     @staticmethod
     def _subject(prev: Answer) -> str:
-        """The thing the previous turn was about: a name from its question that its top paper carries."""
-        top_title = prev.citations[0].title if prev.citations else (prev.sources[0].title if prev.sources else "")
+        """The thing the previous turn was about: the name from its question that is most specific to the
+        paper it cited (found there, and in the fewest of the other retrieved papers)."""
+        top = prev.citations[0] if prev.citations else None
+        top_text = (top.title + " " + top.quote) if top else (prev.sources[0].title if prev.sources else "")
         terms = key_terms(prev.standalone_question or prev.question)
-        squashed = _squash(top_title + " " + (prev.citations[0].quote if prev.citations else ""))
-        for t in terms:
-            if term_in(t, squashed):
-                return t
+        others = [_squash(s.title + " " + s.abstract) for s in prev.sources if not top or s.paper_id != top.paper_id]
+        found = [t for t in terms if term_in(t, _squash(top_text))]
+        if found:
+            return min(found, key=lambda t: sum(term_in(t, o) for o in others))
         if terms:
             return terms[0]
-        return _short_title(top_title)
+        return _short_title(top_text)
 
     def stream(self, question: str, **kwargs: object) -> Iterator[Token | Answer]:
         standalone = self.standalone(" ".join(question.split()))

@@ -68,8 +68,8 @@ def timing_text(answer: Answer) -> str:
     t = answer.timings_ms
     total = t.get("total", 0.0) / 1000
     first = t.get("first_token", 0.0) / 1000
-    mode = {"generated": "answer", "extractive": "quoted", "list": "list", "refused": "no answer"}.get(answer.mode,
-                                                                                                  answer.mode)
+    mode = {"generated": "checked answer", "extractive": "quoted from the abstract", "list": "list",
+            "refused": "no answer"}.get(answer.mode, answer.mode)
     model = answer.model.split(":", 1)[-1]
     return f"{mode} · {total:.1f} s (first words {first:.1f} s) · {model}"
 
@@ -84,6 +84,8 @@ def message_html(answer: Answer, turn: int) -> str:
 
 def drafting_html(text: str) -> str:
     """The chat bubble while the model writes: its raw words, marked as not yet checked."""
+    if not text:
+        return '<span class="pq-draft">searching the papers…</span>'
     return (f'<span class="pq-draft">{_escape_text(text)}▍</span>\n\n'
             '<span class="pq-meta">drafting… each sentence is checked against the abstracts before it is shown '
             'as the answer</span>')
