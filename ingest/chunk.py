@@ -40,8 +40,13 @@ def _word_pieces(text: str, start: int, end: int, count: TokenCounter, budget: i
                 spans.append((cur_start, cur_end))
                 cur_start, cur_tokens = None, 0
             step = max(1, (b - a) * budget // max(t, 1))
-            for s in range(a, b, step):
-                spans.append((s, min(b, s + step)))
+            s = a
+            while s < b:  # token density varies along a word: check each slice, shrink it until it fits
+                e = min(b, s + step)
+                while e - s > 1 and count(text[s:e]) > budget:
+                    e = s + max(1, (e - s) * 3 // 4)
+                spans.append((s, e))
+                s = e
             continue
         if cur_start is not None and cur_tokens + t > budget:
             spans.append((cur_start, cur_end))
@@ -59,8 +64,8 @@ def chunk_paper(paper: Paper, count_tokens: TokenCounter, max_tokens: int = 256)
     """Chunks covering the whole abstract; `count_tokens` counts word pieces without special tokens."""
     title = paper.title
     title_tokens = count_tokens(title)
-    if title_tokens > max_tokens // 2:  # keep room for content: the prefix is context, the abstract is content
-        keep = max(1, len(title) * (max_tokens // 2) // max(title_tokens, 1))
+    while title_tokens > max_tokens // 2:  # keep room for content: the prefix is context, the abstract is content
+        keep = max(1, min(len(title) - 1, len(title) * (max_tokens // 2) // max(title_tokens, 1)))
         title = title[:keep].rstrip()
         title_tokens = count_tokens(title)
     budget = max_tokens - SPECIAL_TOKENS - title_tokens
@@ -78,9 +83,13 @@ def chunk_paper(paper: Paper, count_tokens: TokenCounter, max_tokens: int = 256)
     cur: tuple[int, int] | None = None
     cur_tokens = 0
     for a, b, t in pieces:
-        if cur is not None and cur_tokens + t <= budget:
+        merged = cur_tokens + t
+        if cur is not None and a == cur[1] and merged <= budget:
+            # Counts add up across white space, not across a cut inside a word: re-count the joined span there.
+            merged = count_tokens(abstract[cur[0]:b])
+        if cur is not None and merged <= budget:
             cur = (cur[0], b)
-            cur_tokens += t
+            cur_tokens = merged
         else:
             if cur is not None:
                 groups.append(cur)

@@ -157,6 +157,16 @@ def key_terms(text: str, skip_first: bool = True) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+_COMPARATIVE = re.compile(r"\b(faster|slower|more|less|fewer|higher|lower|better|worse|larger|smaller|greater|"
+                          r"times|fold|improv\w*|reduc\w*|increas\w*|decreas\w*|outperform\w*|speed-?ups?)\b",
+                          re.IGNORECASE)
+
+
+def _comparatives(text: str) -> set[str]:
+    """Words that set a relation between quantities; a claim may not add one its source lacks."""
+    return {word_root(m.group(1)) for m in _COMPARATIVE.finditer(text)}
+
+
 def _common_acronym(term: str) -> bool:
     """Short all-capital terms (LLM, GAN, RL) are often spelled out differently in abstracts; they don't
     decide a refusal on their own. Names with digits or mixed case (CIFAR-10, ViTok, enwik8) do."""
@@ -435,6 +445,8 @@ class AnswerEngine:
         squashed = _squash(src)
         if not all(term_in(t, squashed) for t in key_terms(claim, skip_first=False) if not t.isdigit()):
             return 0.0
+        if not _comparatives(claim) <= _comparatives(src):
+            return 0.0  # "10.8% faster" is not supported by "10.8% of the training time"
         roots = content_roots(claim)
         if len(roots) < 2:
             return 0.0
@@ -469,6 +481,8 @@ class AnswerEngine:
             parts.append(f"{body[:-1]} [{cited[key].n}]{body[-1]}")
         if parts:
             return " ".join(parts), list(cited.values()), unsupported, "generated"
+        if _IDK.search(cleaned) and not parts:
+            return "", [], unsupported, "refused"  # the model found nothing: trust that, don't quote around it
         # Nothing the model wrote holds up: quote the best on-topic evidence if it clearly bears on the question
         # (and, for a question asking for a number, states one).
         numeric = bool(_NUMERIC_Q.search(question))

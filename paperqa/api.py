@@ -6,12 +6,12 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from paperqa.answer import AnswerEngine, Answer, ChatSession, Token
+from paperqa.answer import Answer, AnswerEngine, ChatSession, Token
 from paperqa.embed import Embedder
 from paperqa.llm import LLM, make_llm
 from paperqa.retrieve import Retriever
 from paperqa.settings import Settings
-from paperqa.store import PaperStore, StoredPaper
+from paperqa.store import PaperStore, StoredPaper, drop_store
 
 
 class PaperQA:
@@ -22,26 +22,17 @@ class PaperQA:
     never loads a model.
     """
 
-    def __init__(self, settings: Settings | None = None, llm: LLM | None = None, rebuild: bool = False) -> None:
+    def __init__(self, settings: Settings | None = None, llm: LLM | None = None, rebuild: bool = False,
+                 embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings()
-        self.embedder = Embedder(self.settings.embed)
+        self.embedder = embedder or Embedder(self.settings.embed)
         if rebuild:
-            self._drop_store()
+            drop_store(self.settings.store)
         self.store = PaperStore(self.settings.store, self.embedder.name, self.embedder.dim)
         self.retriever = Retriever(self.store, self.embedder, self.settings.retrieval)
         self._llm = llm
         self._engine: AnswerEngine | None = None
         self._lock = threading.Lock()
-
-    def _drop_store(self) -> None:
-        from paperqa.store import chroma_client
-
-        client = chroma_client(self.settings.store)
-        for suffix in ("_chunks", "_papers", "_meta"):
-            try:
-                client.delete_collection(f"{self.settings.store.collection}{suffix}")
-            except Exception:  # noqa: BLE001 - absent is fine
-                pass
 
     @property
     def llm(self) -> LLM:

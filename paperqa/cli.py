@@ -7,11 +7,11 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-from paperqa.settings import Settings  # noqa: I001 - first: sets the offline environment variables
+from typing import TextIO
 
 from paperqa.answer import Answer, Token
 from paperqa.errors import PaperQAError
+from paperqa.settings import Settings  # (any paperqa import runs paperqa/__init__, which sets the offline env first)
 
 BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "data" / "trending-papers-274-abstracts.txt"
 
@@ -25,7 +25,8 @@ def _qa(args: argparse.Namespace, rebuild: bool = False):  # type: ignore[no-unt
     return PaperQA(settings=settings, rebuild=rebuild)
 
 
-def print_answer(ans: Answer, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
+def print_answer(ans: Answer, out: TextIO | None = None) -> None:
+    out = out or sys.stdout  # looked up per call, so redirected output (and pytest's capsys) is honoured
     print(ans.answer, file=out)
     if ans.citations:
         print("\nReferences:", file=out)

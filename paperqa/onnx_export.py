@@ -209,3 +209,24 @@ class OnnxSentenceEncoder:
             out[idx] = vecs
         assert out is not None
         return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m paperqa.onnx_export [--cache DIR] [--model DIR]`: build both exports now (e.g. at install time),
+    so the first start with PAPERQA_EMBED_BACKEND=onnx/onnx-int8 does not pay for it."""
+    import argparse
+
+    from paperqa.embed import packaged_model_path
+
+    ap = argparse.ArgumentParser(prog="python -m paperqa.onnx_export", description=main.__doc__)
+    ap.add_argument("--cache", default="", help=f"export folder (default {default_cache_dir()})")
+    ap.add_argument("--model", default="", help="sentence-transformers folder (default: the packaged MiniLM)")
+    args = ap.parse_args(argv)
+    model = Path(args.model) if args.model else packaged_model_path()
+    for variant in ("onnx", "onnx-int8"):
+        print(ensure_export(model, variant, Path(args.cache) if args.cache else None))  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

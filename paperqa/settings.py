@@ -93,7 +93,9 @@ class LLMSettings(BaseSettings):
     model_config = _section()
 
     backend: Literal["llamacpp", "ollama", "openai"] = Field(
-        "llamacpp", validation_alias=AliasChoices("PAPERQA_LLM", "backend", "llm"),
+        # Only PAPERQA_LLM: every alias is also an environment name (matched case-insensitively), so an alias like
+        # "backend" would let an unrelated BACKEND variable pick the model. `LLMSettings(backend=...)` works by name.
+        "llamacpp", validation_alias=AliasChoices("PAPERQA_LLM"),
         description="LLM backend: llamacpp (in-process GGUF), ollama, or openai (any OpenAI-compatible server) "
                     "(PAPERQA_LLM).")
     model_path: Path | None = Field(None, description="GGUF file for llamacpp; unset means the bundled "

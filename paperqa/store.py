@@ -265,12 +265,18 @@ class PaperStore:
     def drop(self) -> None:
         """Delete every collection of this store (for --rebuild)."""
         with self._lock:
-            name = self.settings.collection
-            for suffix in ("_chunks", "_papers", "_meta"):
-                try:
-                    self.client.delete_collection(f"{name}{suffix}")
-                except Exception:  # noqa: BLE001 - absent is fine
-                    pass
+            drop_store(self.settings)
+
+
+def drop_store(settings: StoreSettings) -> None:
+    """Delete every collection of a store (for --rebuild), without opening it: a store built with another
+    embedder must be droppable too."""
+    client = chroma_client(settings)
+    for suffix in ("_chunks", "_papers", "_meta"):
+        try:
+            client.delete_collection(f"{settings.collection}{suffix}")
+        except Exception:  # noqa: BLE001 - absent is fine
+            pass
 
 
 def _paper_meta(p: Paper, n_chunks: int) -> dict[str, object]:

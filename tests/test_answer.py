@@ -1,0 +1,356 @@
+"""The answer engine on the bundled corpus.
+
+Unit tests of prompting and attribution script the model with FakeLLM (named `test_fake_*`); the integration tests at
+the end use the real default GGUF model and check structure and grounding, never wording.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import Corpus
+
+from paperqa import prompts
+from paperqa.answer import Answer, AnswerEngine, Evidence, Token
+from paperqa.errors import QuestionError
+from paperqa.llm import FakeLLM
+from paperqa.sentences import sentence_spans
+from paperqa.settings import AnswerSettings
+
+RAR = "Randomized Autoregressive Visual Generation"
+RAR_Q = "What FID does RAR reach on ImageNet-256?"
+RAR_SENTENCE_START = "On the ImageNet-256 benchmark, RAR achieves an FID score of 1.48"
+PIXART_SENTENCE_START = "As a result, PIXART-alpha's training speed markedly surpasses"
+TWO_PAPER_Q = ("Compare the training cost of text-to-image diffusion transformers with the FID of autoregressive "
+               "image generators.")
+PIXART_CLAIM = "PIXART-alpha only takes 10.8% of Stable Diffusion v1.5's training time."
+RAR_CLAIM = "RAR achieves an FID score of 1.48 on ImageNet-256."
+LIST_Q = "Which papers here apply transformers to music?"
+TO_DICT_KEYS = {"question", "answer", "refused", "citations", "sources", "timings_ms", "model", "mode",
+                "standalone_question", "unsupported", "draft", "prompt_tokens", "completion_tokens"}
+
+
+def run(corpus: Corpus, question: str, fake: FakeLLM, **kw: object) -> tuple[list[Token], Answer]:
+    """Every event of one streamed answer: the tokens and the final Answer (which must come last, once)."""
+    events = list(corpus.qa.engine.stream(question, llm=fake, **kw))  # type: ignore[arg-type]
+    answers = [e for e in events if isinstance(e, Answer)]
+    assert len(answers) == 1 and events[-1] is answers[0]
+    tokens = [e for e in events if isinstance(e, Token)]
+    assert len(tokens) == len(events) - 1
+    return tokens, answers[0]
+
+
+def markers(text: str) -> list[int]:
+    """Citation numbers in the order they first appear in the answer text."""
+    return list(dict.fromkeys(int(n) for n in re.findall(r"\[(\d+)\]", text)))
+
+
+def assert_grounded(corpus: Corpus, ans: Answer) -> None:
+    """The contract every answer keeps, whatever the model wrote."""
+    assert set(ans.to_dict()) == TO_DICT_KEYS
+    assert [s.rank for s in ans.sources] == list(range(1, len(ans.sources) + 1))
+    source_ids = {s.paper_id for s in ans.sources}
+    stored = corpus.qa.store.get_papers([c.paper_id for c in ans.citations])
+    for c in ans.citations:
+        assert c.paper_id in source_ids
+        abstract = stored[c.paper_id].abstract
+        assert c.title == stored[c.paper_id].title
+        assert abstract[c.start:c.end] == c.quote, "the quote must sit at its offsets in the stored abstract"
+        assert (c.start, c.end) in sentence_spans(abstract), "the quote must be one whole sentence"
+        assert next(s.abstract for s in ans.sources if s.paper_id == c.paper_id) == abstract
+    assert [c.n for c in ans.citations] == list(range(1, len(ans.citations) + 1))
+    assert markers(ans.answer) == [c.n for c in ans.citations], "numbered 1..n in order of first use"
+    if ans.refused:
+        assert ans.citations == [] and ans.mode == "refused"
+    else:
+        assert ans.citations and ans.mode != "refused"
+
+
+def without_timings(ans: Answer) -> dict[str, object]:
+    d = ans.to_dict()
+    d.pop("timings_ms")
+    return d
+
+
+# --- FakeLLM: attribution --------------------------------------------------------------------------------------------
+
+
+def test_fake_supported_sentence_is_cited_with_the_right_quote(corpus: Corpus) -> None:
+    fake = FakeLLM(["RAR achieves an FID score of 1.48 on the ImageNet-256 benchmark."])
+    _, ans = run(corpus, RAR_Q, fake)
+    assert_grounded(corpus, ans)
+    assert not ans.refused and ans.mode == "generated"
+    assert ans.answer == "RAR achieves an FID score of 1.48 on the ImageNet-256 benchmark [1]."
+    [c] = ans.citations
+    assert c.title == RAR and c.quote.startswith(RAR_SENTENCE_START)
+    assert ans.unsupported == []
+    assert RAR_SENTENCE_START in ans.to_markdown() and "[1]" in ans.to_markdown()
+
+
+def test_fake_sentence_with_a_number_not_in_evidence_is_dropped(corpus: Corpus) -> None:
+    fake = FakeLLM([f"{RAR_CLAIM} It was trained on 4096 TPUs."])
+    _, ans = run(corpus, RAR_Q, fake)
+    assert_grounded(corpus, ans)
+    assert ans.unsupported == ["It was trained on 4096 TPUs."]
+    assert "4096" not in ans.answer and "1.48" in ans.answer
+    assert ans.draft == f"{RAR_CLAIM} It was trained on 4096 TPUs."
+
+
+def test_fake_wrong_number_alone_is_never_cited(corpus: Corpus) -> None:
+    fake = FakeLLM(["RAR achieves an FID score of 1.52 on ImageNet-256."])
+    _, ans = run(corpus, RAR_Q, fake)
+    assert_grounded(corpus, ans)
+    assert ans.unsupported == ["RAR achieves an FID score of 1.52 on ImageNet-256."]
+    assert "1.52" not in ans.answer
+    assert ans.mode in ("extractive", "refused")  # the engine may quote the evidence itself, never the bad claim
+
+
+@pytest.mark.parametrize(("reply", "first"), [
+    (f"{PIXART_CLAIM} {RAR_CLAIM}", "PixArt"),
+    (f"{RAR_CLAIM} {PIXART_CLAIM}", RAR),
+])
+def test_fake_citations_are_numbered_by_first_use(corpus: Corpus, reply: str, first: str) -> None:
+    fake = FakeLLM([reply + " PIXART-alpha needs 675 A100 GPU days of training."])
+    _, ans = run(corpus, TWO_PAPER_Q, fake)
+    assert_grounded(corpus, ans)
+    assert [c.n for c in ans.citations] == [1, 2]
+    assert ans.citations[0].title.startswith(first)
+    assert re.findall(r"\[(\d+)\]", ans.answer) == (["1", "2", "1"] if first == "PixArt" else ["1", "2", "2"])
+    by_title = {c.title.split(":")[0]: c for c in ans.citations}
+    assert by_title["PixArt-α"].quote.startswith(PIXART_SENTENCE_START)
+    assert by_title[RAR].quote.startswith(RAR_SENTENCE_START)
+
+
+def test_fake_model_written_markers_are_stripped(corpus: Corpus) -> None:
+    fake = FakeLLM([f"{RAR_CLAIM[:-1]} [7]. Also [3, 4] nothing."])
+    _, ans = run(corpus, RAR_Q, fake)
+    assert_grounded(corpus, ans)
+    assert "[7]" not in ans.answer and "[3" not in ans.answer
+    assert markers(ans.answer) == [1]
+
+
+def test_fake_nothing_supported_with_weak_evidence_is_refused(corpus: Corpus) -> None:
+    fake = FakeLLM(["The authors say climate change is accelerating."])
+    tokens, ans = run(corpus, "What do the authors say about climate change?", fake)
+    assert_grounded(corpus, ans)
+    assert ans.refused and ans.citations == []
+    assert fake.calls == []  # weak evidence is refused before spending time on generation
+    for s in ans.sources[:3]:
+        assert s.title in ans.answer  # the refusal names the closest papers
+    assert "".join(t.text for t in tokens) == ans.answer
+
+
+def test_fake_attribution_refuses_when_nothing_is_supported_and_evidence_is_weak(corpus: Corpus) -> None:
+    engine = corpus.qa.engine
+    weak = [Evidence(1, "t:x", "Some Paper", "Glaciers melt faster in warm summers.", 0, 37, score=0.2)]
+    text, citations, unsupported, mode = engine.attribute("I don't know. Cats are great pets.", "q", weak, weak)
+    assert (text, citations, mode) == ("", [], "refused")
+    assert unsupported == ["I don't know.", "Cats are great pets."]
+
+
+def test_fake_nothing_supported_with_strong_evidence_quotes_it(corpus: Corpus) -> None:
+    fake = FakeLLM(["It is a very good model."])
+    _, ans = run(corpus, RAR_Q, fake)
+    assert_grounded(corpus, ans)
+    assert ans.mode == "extractive" and ans.unsupported == ["It is a very good model."]
+    assert ans.citations[0].title == RAR and ans.citations[0].quote in ans.answer
+
+
+def test_fake_i_dont_know_is_a_refusal_listing_the_closest_papers(corpus: Corpus) -> None:
+    fake = FakeLLM(["I don't know."])
+    _, ans = run(corpus, "What is the best programming language for beginners?", fake)
+    assert len(fake.calls) == 1  # the question got past the pre-check: the model's answer decides
+    assert ans.refused and ans.mode == "refused" and ans.citations == []
+    assert ans.unsupported == ["I don't know."]
+    assert any(s.title in ans.answer for s in ans.sources[:3])
+
+
+def test_fake_claim_that_inverts_its_source_is_not_cited(corpus: Corpus) -> None:
+    fake = FakeLLM(["PIXART-alpha's training speed is 10.8% faster than Stable Diffusion."])
+    _, ans = run(corpus, "How much faster is PixArt-alpha training than Stable Diffusion?", fake)
+    assert "10.8% faster" not in ans.answer
+
+
+def test_fake_i_dont_know_never_becomes_a_claim(corpus: Corpus) -> None:
+    fake = FakeLLM(["I don't know."])
+    _, ans = run(corpus, RAR_Q, fake)
+    assert_grounded(corpus, ans)
+    assert "know" not in ans.answer.lower()
+    assert ans.unsupported == ["I don't know."]
+
+
+# --- FakeLLM: prompting, lists, streaming, questions, determinism, chat ----------------------------------------------
+
+
+def test_fake_prompt_holds_numbered_evidence_and_the_question(corpus: Corpus) -> None:
+    fake = FakeLLM([RAR_CLAIM])
+    run(corpus, RAR_Q, fake)
+    [call] = fake.calls
+    messages = call["messages"]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    user = messages[1]["content"]
+    assert RAR_Q in user
+    lines = [ln for ln in user.splitlines() if re.match(r"\[\d+\] ", ln)]
+    assert 1 <= len(lines) <= corpus.qa.settings.answer.evidence_sentences
+    assert [int(ln[1:ln.index("]")]) for ln in lines] == list(range(1, len(lines) + 1))
+    assert any(RAR_SENTENCE_START in ln for ln in lines)
+    llm = corpus.qa.settings.llm
+    assert (call["temperature"], call["seed"], call["max_tokens"]) == (llm.temperature, llm.seed, llm.max_tokens)
+
+
+def test_fake_per_call_temperature_override(corpus: Corpus) -> None:
+    fake = FakeLLM([RAR_CLAIM])
+    run(corpus, RAR_Q, fake, temperature=0.7)
+    assert fake.calls[0]["temperature"] == 0.7
+
+
+def test_fake_list_question_cites_one_item_per_paper_without_the_model(corpus: Corpus) -> None:
+    fake = FakeLLM([])
+    tokens, ans = run(corpus, LIST_Q, fake)
+    assert fake.calls == []
+    assert_grounded(corpus, ans)
+    assert ans.mode == "list" and not ans.refused
+    assert len(ans.citations) >= 2
+    assert len({c.paper_id for c in ans.citations}) == len(ans.citations)
+    items = [ln for ln in ans.answer.splitlines() if re.search(r"\[\d+\]\s*$", ln)]
+    assert len(items) == len(ans.citations)
+    for line, c in zip(items, ans.citations, strict=True):
+        assert line.rstrip().endswith(f"[{c.n}]") and c.title in line
+    assert any("Pop2Piano" in c.title for c in ans.citations)
+    assert "".join(t.text for t in tokens) == ans.answer
+
+
+def test_fake_streaming_tokens_then_one_answer(corpus: Corpus) -> None:
+    reply = f"{RAR_CLAIM} It beats diffusion models."
+    fake = FakeLLM([reply])
+    tokens, ans = run(corpus, RAR_Q, fake)
+    assert len(tokens) > 3  # streamed piece by piece, not in one lump
+    assert ans.draft == "".join(t.text for t in tokens) == reply
+    assert ans.timings_ms["first_token"] <= ans.timings_ms["total"]
+    assert {"retrieve", "evidence", "generate", "attribute", "first_token", "total"} <= set(ans.timings_ms)
+    assert ans.model == "fake"
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t ", "x" * 1001])
+def test_fake_unusable_question_raises(corpus: Corpus, question: str) -> None:
+    fake = FakeLLM([])
+    with pytest.raises(QuestionError):
+        next(iter(corpus.qa.engine.stream(question, llm=fake)))
+    with pytest.raises(QuestionError):
+        corpus.qa.ask(question)
+    assert fake.calls == []
+
+
+def test_fake_question_at_the_limit_is_accepted(corpus: Corpus) -> None:
+    q = ("What FID does RAR reach? " * 60)[:1000]
+    assert corpus.qa.engine.check_question(q) == " ".join(q.split())
+
+
+def test_fake_same_question_twice_gives_the_same_answer(corpus: Corpus) -> None:
+    reply = f"{RAR_CLAIM} It was trained on 4096 TPUs."
+    fake = FakeLLM([reply, reply])
+    _, first = run(corpus, RAR_Q, fake)
+    _, second = run(corpus, RAR_Q, fake)
+    assert without_timings(first) == without_timings(second)
+
+
+def test_fake_chat_follow_up_is_made_standalone(corpus: Corpus) -> None:
+    fake = FakeLLM(responder=lambda messages: RAR_CLAIM)
+    chat = corpus.qa.chat()
+    first = chat.ask(RAR_Q, llm=fake)
+    assert first.standalone_question == RAR_Q
+    follow = chat.ask("What dataset did it use?", llm=fake)
+    assert follow.question == "What dataset did it use?"
+    assert follow.standalone_question != follow.question
+    assert " it " not in f" {follow.standalone_question} "
+    assert any(term in follow.standalone_question for term in ("RAR", "FID", "ImageNet-256"))
+    assert len(chat.history) == 2 and chat.history[-1] is follow
+    assert_grounded(corpus, follow)
+
+
+def test_fake_chat_follow_up_names_the_method(corpus: Corpus) -> None:
+    fake = FakeLLM(responder=lambda messages: RAR_CLAIM)
+    chat = corpus.qa.chat()
+    chat.ask(RAR_Q, llm=fake)
+    follow = chat.ask("What dataset did it use?", llm=fake)
+    assert "RAR" in follow.standalone_question
+
+
+def test_fake_chat_self_contained_question_is_left_alone(corpus: Corpus) -> None:
+    fake = FakeLLM(responder=lambda messages: RAR_CLAIM)
+    chat = corpus.qa.chat()
+    chat.ask(RAR_Q, llm=fake)
+    q = "Which papers here apply transformers to music?"
+    assert chat.ask(q, llm=fake).standalone_question == q
+
+
+def test_fake_refusal_settings_are_honoured(corpus: Corpus) -> None:
+    """min_relevance is the gate: at 1.0 nothing is relevant enough and the engine refuses without the model."""
+    qa = corpus.qa
+    strict = AnswerEngine(qa.retriever, qa.embedder, FakeLLM([]), AnswerSettings(min_relevance=1.0),
+                          qa.settings.llm, qa.settings.retrieval)
+    ans = strict.ask(RAR_Q)
+    assert ans.refused and ans.mode == "refused" and prompts.REFUSAL_CLOSEST.split("{")[0] in ans.answer
+
+
+# --- the real default model ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_answers(corpus: Corpus) -> dict[str, Answer]:
+    """A few questions answered once by the real GGUF model (generation is the slow part of the suite)."""
+    questions = {
+        "number": RAR_Q,
+        "which_paper": "Which paper generates piano covers from pop audio?",
+        "list": LIST_Q,
+        "near_miss": "What BLEU score does RAR reach on WMT14 English-German translation?",
+        "generated": "How much faster is PixArt-alpha training than Stable Diffusion?",
+    }
+    return {name: corpus.qa.ask(q) for name, q in questions.items()}
+
+
+@pytest.mark.parametrize("name", ["number", "which_paper", "list", "near_miss", "generated"])
+def test_real_model_answers_are_grounded(corpus: Corpus, real_answers: dict[str, Answer], name: str) -> None:
+    ans = real_answers[name]
+    assert_grounded(corpus, ans)
+    assert ans.model.startswith("llamacpp:") and ans.model.endswith(".gguf")
+    assert ans.timings_ms["total"] > 0
+
+
+def test_real_model_fact_with_a_number(real_answers: dict[str, Answer]) -> None:
+    ans = real_answers["number"]
+    assert not ans.refused
+    assert RAR in {c.title for c in ans.citations}
+    assert "1.48" in " ".join(c.quote for c in ans.citations)
+    assert ans.draft or ans.mode == "extractive"  # the model was asked
+    assert ans.completion_tokens > 0 and ans.prompt_tokens > 0
+
+
+def test_real_model_which_paper(real_answers: dict[str, Answer]) -> None:
+    ans = real_answers["which_paper"]
+    assert not ans.refused
+    assert ans.citations[0].title.startswith("Pop2Piano")
+    assert ans.citations[0].title in ans.answer  # a "which paper" answer names the paper
+
+
+def test_real_model_list_question(real_answers: dict[str, Answer]) -> None:
+    ans = real_answers["list"]
+    assert ans.mode == "list" and len(ans.citations) >= 2 and ans.draft == ""
+
+
+def test_real_model_near_miss_is_refused(real_answers: dict[str, Answer]) -> None:
+    ans = real_answers["near_miss"]
+    assert ans.refused and ans.citations == []
+    assert ans.sources  # the closest papers are still shown
+
+
+def test_real_model_generated_answer_cites_the_paper(real_answers: dict[str, Answer]) -> None:
+    ans = real_answers["generated"]
+    assert not ans.refused and ans.draft and ans.completion_tokens > 0
+    assert ans.citations[0].title.startswith("PixArt-α")
+
+
+def test_real_model_is_deterministic(corpus: Corpus, real_answers: dict[str, Answer]) -> None:
+    again = corpus.qa.ask(RAR_Q)
+    assert without_timings(again) == without_timings(real_answers["number"])

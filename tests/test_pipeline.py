@@ -1,0 +1,319 @@
+"""Ingest end to end on real Chroma (embedded and server) with the real embedder: every format, idempotence, updates,
+--rebuild, the embedder guard, duplicates, bad files rejected whole, and crash leftovers cleaned up."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import BAD, CORPUS, CORPUS_PAPERS, GOOD, GOOD_FILES, GOOD_PAPERS, Corpus, default_settings, make_qa
+
+from ingest.pipeline import IngestReport, expand_paths, run_ingest
+from paperqa.api import PaperQA
+from paperqa.embed import Embedder
+from paperqa.errors import EmbedderMismatchError
+from paperqa.retrieve import lexical_index_dir
+from paperqa.settings import EmbedSettings, Settings
+
+GOOD_TITLES = {
+    "Glacier Melt Forecasting with Graph Neural Networks",
+    "Sparse Attention for Protein Contact Prediction",
+    "Surface Code Decoding on Noisy Superconducting Hardware",
+    "Bee Colony Optimisation for Warehouse Robot Routing",
+    "Learned Image Compression at Very Low Bitrates",
+    "Sign Language Translation with Pose Transformers",
+    "Coral Reef Health Monitoring from Drone Imagery",
+    "A Benchmark for Question Answering over Legal Contracts",
+}
+KNOWN = "Glacier Melt Forecasting with Graph Neural Networks"  # from good/seed.txt
+
+
+def write_jsonl(path: Path, *records: tuple[str, str]) -> Path:
+    path.write_text("".join(json.dumps({"title": t, "abstract": a}) + "\n" for t, a in records), encoding="utf-8")
+    return path
+
+
+def by_title(qa: PaperQA) -> dict[str, object]:
+    return {p.title: p for p in qa.papers()}
+
+
+# --- every format, idempotence, embedded and server ------------------------------------------------------------------
+
+
+def test_every_format_ingests_and_reingest_is_idempotent(backend_settings: Settings, embedder: Embedder) -> None:
+    qa = make_qa(backend_settings, embedder)
+    first = qa.ingest(GOOD_FILES)
+    assert first.rejected == [], first.summary()
+    assert (first.files, first.added, first.updated, first.unchanged) == (4, GOOD_PAPERS, 0, 0)
+    assert first.papers_total == GOOD_PAPERS == qa.store.count_papers()
+    assert set(first.added_ids) == {p.paper_id for p in qa.papers()}
+    assert {p.title for p in qa.papers()} == GOOD_TITLES
+    assert first.chunks_written == qa.store.count_chunks() == sum(p.n_chunks for p in qa.papers()) >= GOOD_PAPERS
+    sources = {p.title: p.source for p in qa.papers()}
+    assert sources[KNOWN].endswith("seed.txt:3")
+    assert sources["A Benchmark for Question Answering over Legal Contracts"].endswith("papers.bib:8")
+    gen = qa.store.generation()
+    assert gen >= 1
+
+    # a second run, as a new process would do it: nothing changes, nothing is embedded
+    again = make_qa(backend_settings, embedder)
+    second = again.ingest(GOOD_FILES)
+    assert (second.added, second.updated, second.unchanged, second.chunks_written) == (0, 0, GOOD_PAPERS, 0)
+    assert second.rejected == [] and second.ok
+    assert again.store.generation() == gen
+    assert again.store.count_chunks() == first.chunks_written
+
+    # and the store answers searches
+    hits = again.retriever.retrieve("GlacierGNN forecasts Alpine glacier melt", k=3).hits
+    assert hits[0].title == KNOWN
+    if backend_settings.store.chroma_url:
+        again.store.drop()
+
+
+def test_folder_is_expanded_sorted(tmp_path: Path) -> None:
+    assert expand_paths([GOOD]) == GOOD_FILES
+    (tmp_path / "notes.md").write_text("not a source")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.jsonl").write_text("{}")
+    (tmp_path / "a.csv").write_text("x")
+    assert expand_paths([tmp_path]) == [tmp_path / "a.csv", tmp_path / "sub" / "b.jsonl"]
+
+
+def test_progress_is_reported(settings: Settings, embedder: Embedder) -> None:
+    qa = make_qa(settings, embedder)
+    calls: list[tuple[int, int]] = []
+    run_ingest(GOOD_FILES, qa.store, embedder, progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (0, GOOD_PAPERS) and calls[-1] == (GOOD_PAPERS, GOOD_PAPERS)
+    calls.clear()
+    run_ingest(GOOD_FILES, qa.store, embedder, progress=lambda done, total: calls.append((done, total)))
+    assert calls == []  # nothing to embed, no bar
+
+
+# --- updates, rebuild, embedder guard, duplicates --------------------------------------------------------------------
+
+
+def test_changed_abstract_replaces_that_papers_chunks(tmp_path: Path, qa_factory: Callable[..., PaperQA]) -> None:
+    long_abstract = " ".join(f"Observation {i} describes how perovskite solar cells degrade under humid air and "
+                             "ultraviolet light over many months of outdoor exposure." for i in range(25))
+    other = ("Ocean Wave Height Prediction", "We predict ocean wave heights from buoy records.")
+    v1 = write_jsonl(tmp_path / "v1.jsonl", ("Perovskite Stability Study", long_abstract), other)
+    qa = qa_factory()
+    qa.ingest([v1])
+    before = by_title(qa)["Perovskite Stability Study"]
+    assert before.n_chunks >= 3
+    assert qa.store.count_chunks() == before.n_chunks + 1
+
+    new_abstract = "A zeolite coating keeps perovskite cells stable for 1,000 hours."
+    v2 = write_jsonl(tmp_path / "v2.jsonl", ("Perovskite Stability Study", new_abstract), other)
+    report = qa_factory().ingest([v2])
+    assert (report.added, report.updated, report.unchanged, report.chunks_written) == (0, 1, 1, 1)
+    after = by_title(qa)["Perovskite Stability Study"]
+    assert after.paper_id == before.paper_id and after.abstract == new_abstract and after.n_chunks == 1
+    assert qa.store.count_chunks() == 2  # the old chunks are gone, not shadowed
+    texts = qa.store.all_chunks()[2]
+    assert not any("Observation 3 " in t for t in texts)
+    assert f"Perovskite Stability Study\n{new_abstract}" in texts
+    fresh = qa_factory()  # the new text is found by both retrievers
+    for fusion in ("bm25", "dense"):
+        assert fresh.retriever.retrieve("zeolite coating", k=1, fusion=fusion).hits[0].paper_id == after.paper_id
+
+
+def test_rebuild_starts_over(settings: Settings, qa_factory: Callable[..., PaperQA]) -> None:
+    qa_factory().ingest(GOOD_FILES)
+    rebuilt = qa_factory(rebuild=True)
+    assert (rebuilt.store.count_papers(), rebuilt.store.count_chunks(), rebuilt.store.generation()) == (0, 0, 0)
+    report = rebuilt.ingest([GOOD / "seed.txt"])
+    assert report.added == 2 and report.papers_total == 2
+    assert {p.title for p in qa_factory().papers()} == {KNOWN, "Sparse Attention for Protein Contact Prediction"}
+    # and lexical search no longer knows the dropped papers
+    hits = rebuilt.retriever.retrieve("bee colony warehouse robots", k=5, fusion="bm25").hits
+    assert all(h.title in {KNOWN, "Sparse Attention for Protein Contact Prediction"} for h in hits)
+
+
+def test_embedder_mismatch_suggests_rebuild(settings: Settings, qa_factory: Callable[..., PaperQA]) -> None:
+    qa_factory().ingest([GOOD / "seed.txt"])
+    other = Settings(store=settings.store, embed=EmbedSettings(embed_name="acme/other-embedder"))
+    with pytest.raises(EmbedderMismatchError) as info:
+        PaperQA(settings=other)
+    assert "--rebuild" in str(info.value)
+    assert qa_factory().store.count_papers() == 2  # refusing did not touch the store
+    switched = PaperQA(settings=other, rebuild=True)  # what the message suggests works
+    assert switched.store.count_papers() == 0
+
+
+def test_duplicates_across_files_are_stored_once(tmp_path: Path, qa_factory: Callable[..., PaperQA]) -> None:
+    a = write_jsonl(tmp_path / "a.jsonl", ("Attention Is All You Need", "Transformers use attention only."))
+    b = tmp_path / "b.csv"
+    b.write_text("title,abstract\n\"Attention is all you need!\",Transformers use attention only.\n"
+                 "Another Paper,Something else entirely.\n", encoding="utf-8")
+    qa = qa_factory()
+    report = qa.ingest([a, b])
+    assert (report.added, report.duplicates, report.papers_total) == (2, 1, 2)
+    assert [p.title for p in qa.papers()] == ["Another Paper", "Attention Is All You Need"]  # first file wins
+
+
+# --- bad input: the file is rejected whole, the store is untouched, good files still go in ---------------------------
+
+
+def _binary(tmp: Path) -> Path:
+    path = tmp / "figure.txt"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    return path
+
+
+def _empty(tmp: Path) -> Path:
+    path = tmp / "empty.jsonl"
+    path.write_bytes(b"")
+    return path
+
+
+def _latin1(tmp: Path) -> Path:
+    path = tmp / "latin1.csv"
+    path.write_bytes("title,abstract\nFine Paper,Fine.\nCaf\xe9 Culture Paper,An abstract.\n".encode("latin-1"))
+    return path
+
+
+def _missing(tmp: Path) -> Path:
+    return tmp / "does-not-exist.jsonl"
+
+
+def _unsupported(tmp: Path) -> Path:
+    path = tmp / "notes.md"
+    path.write_text("# Title\n\nAbstract.\n", encoding="utf-8")
+    return path
+
+
+BAD_CASES = {
+    "title_without_abstract": (lambda tmp: BAD / "title_no_abstract.txt", 4, "no abstract"),
+    "bad_jsonl_line": (lambda tmp: BAD / "bad_line.jsonl", 2, "not valid JSON"),
+    "csv_without_title_column": (lambda tmp: BAD / "no_title.csv", 1, "'title'"),
+    "bibtex_without_abstract": (lambda tmp: BAD / "no_abstract.bib", 7, "no abstract"),
+    "binary_file": (_binary, None, "binary"),
+    "empty_file": (_empty, None, "no papers"),
+    "non_utf8": (_latin1, 3, "UTF-8"),
+    "missing_file": (_missing, None, "not found"),
+    "unsupported_extension": (_unsupported, None, "unsupported file type"),
+}
+# good records inside the bad files: none of them may be stored
+GOOD_RECORDS_IN_BAD_FILES = {
+    "Volcanic Ash Dispersion Nowcasting", "Tidal Energy Site Selection", "Wildfire Smoke Forecasting with Transformers",
+    "Avalanche Risk Mapping with Random Forests", "Fine Paper", "Soil Moisture Retrieval from Radar"}
+
+
+@pytest.mark.parametrize("case", list(BAD_CASES))
+def test_bad_file_is_rejected_whole(case: str, tmp_path: Path, qa_factory: Callable[..., PaperQA]) -> None:
+    make, line, words = BAD_CASES[case]
+    qa = qa_factory()
+    qa.ingest([GOOD / "seed.txt"])
+    known_before = by_title(qa)[KNOWN]
+    count_before = qa.store.count_papers()
+
+    bad = make(tmp_path)
+    extra = write_jsonl(tmp_path / "extra.jsonl", ("Tidal Lagoon Power Forecasting", "We forecast tidal power."))
+    report = qa_factory().ingest([bad, extra])
+
+    assert not report.ok
+    assert len(report.rejected) == 1
+    rej = report.rejected[0]
+    assert Path(rej.file) == bad and rej.line == line
+    assert words.lower() in rej.reason.lower()
+    where = f"{bad}:{line}" if line is not None else str(bad)
+    assert f"rejected {where}: " in report.summary()
+    assert report.to_dict()["rejected"] == [str(rej)]
+    # the good file in the same run went in; nothing from the bad one did; what was there is intact
+    assert report.added == 1 and report.papers_total == count_before + 1
+    titles = set(by_title(qa))
+    assert "Tidal Lagoon Power Forecasting" in titles
+    assert not titles & GOOD_RECORDS_IN_BAD_FILES
+    assert by_title(qa)[KNOWN] == known_before
+
+
+def test_all_bad_files_leave_the_store_as_it_was(qa_factory: Callable[..., PaperQA]) -> None:
+    qa = qa_factory()
+    qa.ingest([GOOD / "seed.txt"])
+    gen, chunks = qa.store.generation(), qa.store.count_chunks()
+    report = qa_factory().ingest(sorted(BAD.iterdir()))
+    assert len(report.rejected) == 4 and report.added == 0
+    assert (qa.store.generation(), qa.store.count_chunks(), qa.store.count_papers()) == (gen, chunks, 2)
+
+
+# --- crash leftovers -------------------------------------------------------------------------------------------------
+
+
+class CrashOnAdd:
+    """Stands in for the papers collection and fails where the paper record (the commit marker) is written."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+
+    def add(self, **kwargs: object) -> None:
+        raise RuntimeError("simulated crash before the paper record is written")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_orphan_chunks_are_never_served_and_cleaned_up(tmp_path: Path, qa_factory: Callable[..., PaperQA],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    qa = qa_factory()
+    qa.ingest([GOOD / "seed.txt"])
+    complete_chunks = qa.store.count_chunks()
+    crash_file = write_jsonl(tmp_path / "crash.jsonl", (
+        "Quokkatron Marsupial Census", "The quokkatron drone counts quokkas on Rottnest Island every night."))
+
+    monkeypatch.setattr(qa.store, "papers", CrashOnAdd(qa.store.papers))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        qa.ingest([crash_file])
+    monkeypatch.undo()
+
+    reader = qa_factory()  # a fresh process
+    assert reader.store.count_chunks() > complete_chunks  # the orphan chunks are there...
+    orphan_ids = {h.paper_id for h in reader.store.dense_search(reader.embedder.encode(["quokkatron"])[0], 10)}
+    assert orphan_ids - {p.paper_id for p in reader.papers()}
+    reader.store.bump_generation()  # make BM25 rebuild from the store as it is now
+    for fusion in ("rrf", "dense", "bm25", "weighted"):  # ...but never served
+        hits = reader.retriever.retrieve("quokkatron drone counts quokkas on Rottnest Island", k=5, fusion=fusion)
+        assert all(h.paper_id not in orphan_ids - {p.paper_id for p in reader.papers()} for h in hits.hits)
+        assert all(h.title != "Quokkatron Marsupial Census" for h in hits.hits)
+
+    report = qa_factory().ingest([GOOD / "seed.txt"])  # any ingest removes them
+    assert report.unchanged == 2 and report.added == 0
+    assert reader.store.count_chunks() == complete_chunks
+    assert set(reader.store.all_chunks()[1]) == {p.paper_id for p in reader.papers()}
+
+    report = qa_factory().ingest([crash_file])  # and the interrupted paper goes in whole next time
+    assert report.added == 1
+    hit = qa_factory().retriever.retrieve("quokkatron", k=1, fusion="bm25").hits[0]
+    assert hit.title == "Quokkatron Marsupial Census"
+
+
+# --- the bundled corpus ----------------------------------------------------------------------------------------------
+
+
+def test_full_corpus_is_stored(corpus: Corpus) -> None:
+    report = corpus.report
+    assert report.rejected == [], report.summary()
+    assert report.added == CORPUS_PAPERS == report.papers_total == corpus.qa.store.count_papers()
+    papers = corpus.qa.papers()
+    assert len(papers) == CORPUS_PAPERS
+    assert corpus.qa.store.count_chunks() == sum(p.n_chunks for p in papers) == report.chunks_written
+    assert all(p.abstract and p.title for p in papers)
+    assert lexical_index_dir(corpus.qa.store).is_relative_to(corpus.home)
+
+
+def test_full_corpus_reingest_is_all_unchanged(corpus: Corpus, embedder: Embedder) -> None:
+    gen = corpus.qa.store.generation()
+    report = corpus.qa.ingest([CORPUS])
+    assert isinstance(report, IngestReport)
+    assert (report.added, report.updated, report.unchanged, report.chunks_written) == (0, 0, CORPUS_PAPERS, 0)
+    assert corpus.qa.store.generation() == gen
+
+
+def test_store_settings_home_is_used(tmp_path: Path, embedder: Embedder) -> None:
+    home = tmp_path / "custom-home"
+    qa = make_qa(default_settings(home), embedder)
+    qa.ingest([GOOD / "seed.txt"])
+    assert (home / "chroma").is_dir() and lexical_index_dir(qa.store).is_dir()
+    assert lexical_index_dir(qa.store).is_relative_to(home)
