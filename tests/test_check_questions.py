@@ -97,7 +97,8 @@ def test_fallback_reader_cleans_titles_and_abstracts() -> None:
     assert "PixArt-α: Fast Training of Diffusion Transformer for Photorealistic Text-to-Image Synthesis" in FALLBACK
     assert not any("$" in t for t in titles)
     assert not any("\\%" in a for a in FALLBACK.values())
-    assert "10.8%" in FALLBACK["PixArt-α: Fast Training of Diffusion Transformer for Photorealistic Text-to-Image Synthesis"]
+    pixart = "PixArt-α: Fast Training of Diffusion Transformer for Photorealistic Text-to-Image Synthesis"
+    assert "10.8%" in FALLBACK[pixart]
 
 
 def test_load_corpus_prefers_ingest_parse_when_it_works(monkeypatch: pytest.MonkeyPatch) -> None:
