@@ -385,7 +385,7 @@ def build_app(qa: PaperQA, settings: Settings) -> gr.Blocks:
                     with gr.Column(scale=2):
                         upload = gr.File(label=f"Add papers ({', '.join(SUPPORTED_SUFFIXES)}; up to "
                                          f"{settings.server.max_upload_mb:g} MB)", file_count="single",
-                                         file_types=list(SUPPORTED_SUFFIXES), elem_id="pq-upload", height=140)
+                                         elem_id="pq-upload", height=140)
                         upload_report = gr.Markdown(elem_id="pq-upload-report")
                         with gr.Group():
                             remove_id = gr.Textbox(label="Remove a paper", placeholder="paper id (click a row)",

@@ -132,7 +132,8 @@ def ingest_papers(papers: list[Paper], store: PaperStore, embedder: Embedder, re
         report.chunks_written += store.write_papers(items)
         if progress:
             progress(min(i + PAPERS_PER_BATCH, len(todo)), len(todo))
-    if todo or store.generation() == 0:
+    gen, dirty = store.state()
+    if todo or gen == 0 or dirty:
         build_lexical_index(store, store.bump_generation())
     report.papers_total = store.count_papers()
     return report

@@ -107,9 +107,17 @@ _QUESTION_WORDS = frozenset("what which who whom whose when where why how does d
                             "the a an in on of for to and list name tell give".split())
 _IDK = re.compile(r"\b(i\s+(do\s+not|don'?t)\s+know|not\s+(mentioned|provided|stated|specified)|no\s+information|"
                   r"cannot\s+(answer|determine)|unknown)\b", re.IGNORECASE)
-_SUSPICIOUS = re.compile(r"(ignore|disregard|forget)\s+(all\s+|any\s+)?(the\s+)?(previous|prior|above|earlier)\s+"
-                         r"(instructions?|prompts?|context)|system\s+prompt|you\s+are\s+now\b|\bjailbreak",
-                         re.IGNORECASE)
+_SUSPICIOUS = re.compile(
+    r"(ignore|disregard|forget)\s+(all\s+|any\s+)?(the\s+)?(previous|prior|above|earlier)\s+(instructions?|prompts?|"
+    r"context)|system\s+prompt|you\s+are\s+now\b|\bjailbreak|"
+    # sentences that address the reader-model rather than report research
+    r"\b(note|message|instructions?|reminder)\s+(for|to)\s+(any\s+|all\s+)?(ai|llms?|language\s+models?|assistants?|"
+    r"chatbots?|models?\s+reading)\b|"
+    r"\b(answer|reply|response)\s+to\s+(every|any|all)\s+(\w+\s+)?(questions?|quer(y|ies)|prompts?)\b|"
+    r"\b(answer|reply|respond)\s+(only\s+)?with\s+the\s+word\b|"
+    r"\b(print|reveal|show|repeat|output)\s+(your|the)\s+(system\s+|hidden\s+)?(prompt|instructions)\b|"
+    r"/etc/(passwd|shadow)\b|<\|im_(start|end)\|>|\[/?INST\]",
+    re.IGNORECASE)
 _LIST_Q = re.compile(r"^\s*(which|what)\s+(other\s+)?(papers|works|studies|articles|methods|approaches|models)\b|"
                      r"\blist\s+(all\s+|the\s+)?(papers|works|studies)\b|\b(any|all|several)\s+papers\b|"
                      r"\bpapers\s+(here\s+)?(that|which|about|on)\b", re.IGNORECASE)
@@ -424,7 +432,7 @@ class AnswerEngine:
                 continue
             n = len(citations) + 1
             citations.append(Citation(n, e.paper_id, e.title, e.text, e.start, e.end))
-            items.append(prompts.LIST_ITEM.format(title=e.title, quote=e.text, n=n))
+            items.append(prompts.LIST_ITEM.format(title=e.title, quote=_CITE_MARK.sub("", e.text), n=n))
         if not citations:
             return "", []
         return prompts.LIST_INTRO + "\n" + "\n".join(items), citations
@@ -489,7 +497,9 @@ class AnswerEngine:
         best = next((e for e in on_topic if not numeric or numbers(e.text)), None)
         if best is not None and best.score >= self.settings.min_relevance + 0.15:
             cite = Citation(1, best.paper_id, best.title, best.text, best.start, best.end)
-            return f"{_short_title(best.title)}: \"{best.text}\" [1]", [cite], unsupported, "extractive"
+            # The abstract's own "[12]" markers stay in the citation's quote, never in the answer text.
+            quote = _CITE_MARK.sub("", best.text)
+            return f"{_short_title(best.title)}: \"{quote}\" [1]", [cite], unsupported, "extractive"
         return "", [], unsupported, "refused"
 
 

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from pydantic import ValidationError
+
 from paperqa.answer import Answer, Token
 from paperqa.errors import PaperQAError
 from paperqa.settings import Settings  # (any paperqa import runs paperqa/__init__, which sets the offline env first)
@@ -112,9 +114,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from app import main as app_main
 
-    argv = ["--host", args.host, "--port", str(args.port)]
-    if args.auth:
-        argv += ["--auth", args.auth]
+    argv: list[str] = []
+    for flag, value in (("--host", args.host), ("--port", args.port), ("--auth", args.auth)):
+        if value is not None:  # unset: app.py takes PAPERQA_HOST / PAPERQA_PORT / PAPERQA_AUTH
+            argv += [flag, str(value)]
     if args.no_ingest:
         argv.append("--no-ingest")
     return app_main(argv)
@@ -161,11 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--k", type=int, default=None)
     s.set_defaults(func=cmd_chat)
 
-    server = Settings().server
     s = sub.add_parser("serve", help="start the web UI (ingests the bundled corpus if the store is empty)")
-    s.add_argument("--host", default=server.host)
-    s.add_argument("--port", type=int, default=server.port)
-    s.add_argument("--auth", default=server.auth, help="user:password")
+    s.add_argument("--host", default=None, help="default PAPERQA_HOST, 127.0.0.1")
+    s.add_argument("--port", type=int, default=None, help="default PAPERQA_PORT, 7860")
+    s.add_argument("--auth", default=None, help="user:password (default PAPERQA_AUTH)")
     s.add_argument("--no-ingest", action="store_true")
     s.set_defaults(func=cmd_serve)
 
@@ -184,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except PaperQAError as exc:
         print(f"paperqa: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a bad PAPERQA_* value
+        print(f"paperqa: invalid setting: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

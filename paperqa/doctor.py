@@ -19,9 +19,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from paperqa.errors import PaperQAError
 from paperqa.settings import Settings
+
+if TYPE_CHECKING:
+    from paperqa.embed import Embedder
+    from paperqa.store import PaperStore
 
 HTTP_TIMEOUT = 3.0  # seconds for backend reachability checks: doctor must answer quickly even when a server hangs
 
@@ -50,8 +55,8 @@ class Doctor:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.embedder = None  # type: ignore[var-annotated]
-        self.store = None  # type: ignore[var-annotated]
+        self.embedder: Embedder | None = None
+        self.store: PaperStore | None = None
         self.checks: list[Check] = []
 
     def add(self, check: Check) -> Check:
@@ -253,8 +258,7 @@ class Doctor:
             self.add(Check("papers", False, "the store is empty", "run `paperqa ingest` (or `paperqa serve`, which "
                            "ingests the bundled corpus)", required=False))
         complete = store.stored_hashes()
-        orphans = sum(1 for _ids, metas in store._scan(store.chunks, ["metadatas"])
-                      for m in metas if str(m["paper_id"]) not in complete)
+        orphans = sum(1 for pid in store.all_chunks()[1] if pid not in complete)
         if orphans:
             self.add(Check("interrupted ingest", False, f"{orphans} chunks without a paper record (never served)",
                            "run `paperqa ingest` again: it removes them and finishes the job", required=False))
@@ -270,7 +274,10 @@ class Doctor:
         index = BM25Index.load(folder)
         gen = store.generation()
         expected = sum(p.n_chunks for p in store.list_papers())
-        if index is None:
+        state = getattr(store, "state", None)  # (generation, dirty) where the store tracks interrupted writes
+        if state is not None and state()[1]:
+            ok, detail = False, "a write was interrupted; the index is rebuilt in memory by each process"
+        elif index is None:
             ok, detail = store.count_papers() == 0, f"no index at {folder}"
         elif index.generation != gen:
             ok, detail = False, f"index is for generation {index.generation}, store is at {gen}"

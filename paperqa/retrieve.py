@@ -58,14 +58,15 @@ def lexical_index_dir(store: PaperStore) -> Path:
     return Path(store.settings.home) / "bm25" / f"{store.settings.collection}-{key}"
 
 
-def build_lexical_index(store: PaperStore, generation: int | None = None) -> BM25Index:
-    """BM25 over every chunk of every complete paper, saved next to the store."""
+def build_lexical_index(store: PaperStore, generation: int | None = None, save: bool = True) -> BM25Index:
+    """BM25 over every chunk of every complete paper, saved next to the store (unless `save` is False)."""
     gen = store.generation() if generation is None else generation
     complete = set(store.stored_hashes())
     ids, pids, texts = store.all_chunks()
     keep = [i for i, p in enumerate(pids) if p in complete]
     index = BM25Index.build([ids[i] for i in keep], [pids[i] for i in keep], [texts[i] for i in keep], gen)
-    index.save(lexical_index_dir(store))
+    if save:
+        index.save(lexical_index_dir(store))
     return index
 
 
@@ -88,17 +89,22 @@ class Retriever:
         self.embedder = embedder
         self.settings = settings
         self._lexical: BM25Index | None = None
+        self._lexical_key: tuple[int, int] = (-1, -1)
         self._lock = threading.Lock()
 
     def lexical(self) -> BM25Index:
         """The BM25 index for the store's current generation: loaded once, rebuilt only if stale."""
-        gen = self.store.generation()
+        gen, dirty = self.store.state()
+        # While a write is open (or was cut short by a crash) no saved index can be trusted, even one saved under
+        # this generation: build from the store itself, keep it in memory only, and rebuild when the paper count moves.
+        key = (gen, self.store.count_papers() if dirty else -1)
         with self._lock:
-            if self._lexical is None or self._lexical.generation != gen:
-                index = BM25Index.load(lexical_index_dir(self.store))
+            if self._lexical is None or self._lexical_key != key:
+                index = None if dirty else BM25Index.load(lexical_index_dir(self.store))
                 if index is None or index.generation != gen:
-                    index = build_lexical_index(self.store, gen)
+                    index = build_lexical_index(self.store, gen, save=not dirty)
                 self._lexical = index
+                self._lexical_key = key
             return self._lexical
 
     def retrieve(self, query: str, k: int | None = None, fusion: str | None = None,

@@ -119,17 +119,34 @@ class PaperStore:
                 "PAPERQA_EMBED_MODEL back.")
 
     # --- generation -------------------------------------------------------------------------
-    def generation(self) -> int:
+    def state(self) -> tuple[int, bool]:
+        """(generation, dirty). Dirty: a write began and no bump_generation has closed it yet (or it crashed)."""
         got = self.meta.get(ids=["state"], include=["metadatas"])
         if not got["ids"]:
-            return 0
-        return int((got["metadatas"][0] or {}).get("generation", 0))
+            return 0, False
+        meta = got["metadatas"][0] or {}
+        return int(meta.get("generation", 0)), bool(meta.get("dirty", False))
+
+    def generation(self) -> int:
+        return self.state()[0]
+
+    def _set_state(self, generation: int, dirty: bool) -> None:
+        self.meta.upsert(ids=["state"], embeddings=[[1.0] + [0.0] * (self.dim - 1)],
+                         metadatas=[{"generation": generation, "dirty": dirty}], documents=["state"])
+
+    def begin_write(self) -> None:
+        """Mark the store dirty before touching records: until the change is closed by bump_generation, no saved
+        BM25 index is trusted, so a crash mid-write can never leave a stale index that looks current."""
+        with self._lock:
+            gen, dirty = self.state()
+            if not dirty:
+                self._set_state(gen, True)
 
     def bump_generation(self) -> int:
+        """Close a change: a new generation, clean."""
         with self._lock:
             gen = self.generation() + 1
-            self.meta.upsert(ids=["state"], embeddings=[[1.0] + [0.0] * (self.dim - 1)],
-                             metadatas=[{"generation": gen}], documents=["state"])
+            self._set_state(gen, False)
             return gen
 
     # --- reads ------------------------------------------------------------------------------
@@ -216,6 +233,7 @@ class PaperStore:
             return 0
         pids = [p.paper_id for p, _, _ in items]
         with self._lock:
+            self.begin_write()
             self.papers.delete(ids=pids)
             self.chunks.delete(where={"paper_id": {"$in": pids}})
             ids: list[str] = []
@@ -246,6 +264,7 @@ class PaperStore:
         if not paper_ids:
             return
         with self._lock:
+            self.begin_write()
             self.papers.delete(ids=list(paper_ids))
             self.chunks.delete(where={"paper_id": {"$in": list(paper_ids)}})
 
