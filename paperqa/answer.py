@@ -223,6 +223,7 @@ class Evidence:
     end: int
     score: float = 0.0
     suspicious: bool = False
+    sim: float = 0.0  # cosine between the question and this sentence
 
 
 class AnswerEngine:
@@ -376,7 +377,7 @@ class AnswerEngine:
                 overlap = len(q_terms & roots) / max(len(q_terms), 1)
                 score = float(sim) + 0.3 * overlap + 0.02 / rank
                 out.append(Evidence(rank, hit.paper_id, hit.title, text, a, b, score,
-                                    suspicious=bool(_SUSPICIOUS.search(text))))
+                                    suspicious=bool(_SUSPICIOUS.search(text)), sim=float(sim)))
         out.sort(key=lambda e: -e.score)
         return out
 
@@ -387,8 +388,7 @@ class AnswerEngine:
         usable = [e for e in evidence if not e.suspicious]
         if not usable:
             return prompts.REFUSAL, []
-        best_dense = max((h.dense_sim or 0.0) for h in retrieval.hits)
-        if best_dense < self.settings.min_relevance:
+        if max(relevance(h, evidence) for h in retrieval.hits) < self.settings.min_relevance:
             return prompts.REFUSAL, []
         terms = [t for t in key_terms(query) if not _common_acronym(t)]
         covering = {h.paper_id for h in retrieval.hits}
@@ -428,7 +428,7 @@ class AnswerEngine:
         citations: list[Citation] = []
         for hit in retrieval.hits:
             e = best.get(hit.paper_id)
-            if e is None or (hit.dense_sim or 0.0) < floor:
+            if e is None or relevance(hit, evidence) < floor:
                 continue
             n = len(citations) + 1
             citations.append(Citation(n, e.paper_id, e.title, e.text, e.start, e.end))
@@ -501,6 +501,14 @@ class AnswerEngine:
             quote = _CITE_MARK.sub("", best.text)
             return f"{_short_title(best.title)}: \"{quote}\" [1]", [cite], unsupported, "extractive"
         return "", [], unsupported, "refused"
+
+
+def relevance(hit: PaperHit, evidence: list[Evidence]) -> float:
+    """How close a paper is to the question: its best chunk's cosine when dense retrieval found it, else
+    (BM25-only hits) its best sentence's cosine, so every retrieval mode is gated the same way."""
+    if hit.dense_sim is not None:
+        return hit.dense_sim
+    return max((e.sim for e in evidence if e.paper_id == hit.paper_id), default=0.0)
 
 
 def _short_title(title: str) -> str:

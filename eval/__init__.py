@@ -1,0 +1,1 @@
+"""The evaluation: questions with gold papers, the systems compared, metrics and the runner (`paperqa eval`)."""
