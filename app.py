@@ -435,6 +435,8 @@ def warm_up(qa: PaperQA) -> None:
     if hasattr(llm, "load"):
         llm.load()
     llm.complete([{"role": "user", "content": "Hi"}], max_tokens=1, temperature=0.0, seed=0)
+    # Sentence vectors for evidence selection: filled in the background, served from disk on later starts.
+    threading.Thread(target=qa.warm_sentence_vectors, name="warm-sentence-vectors", daemon=True).start()
 
 
 def build_parser(server: Any) -> argparse.ArgumentParser:

@@ -15,7 +15,6 @@ the engine, not the model, decides what is supported:
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from paperqa.errors import QuestionError
 from paperqa.lexical import STOPWORDS
 from paperqa.llm import LLM
 from paperqa.retrieve import PaperHit, Retrieval, Retriever
+from paperqa.sentence_vectors import SentenceVectors
 from paperqa.sentences import sentence_spans
 from paperqa.settings import AnswerSettings, LLMSettings, RetrievalSettings
 
@@ -230,15 +230,15 @@ class AnswerEngine:
     """Turns a question into an Answer using a retriever, an embedder and an LLM."""
 
     def __init__(self, retriever: Retriever, embedder: Embedder, llm: LLM, answer: AnswerSettings,
-                 llm_settings: LLMSettings, retrieval: RetrievalSettings) -> None:
+                 llm_settings: LLMSettings, retrieval: RetrievalSettings,
+                 sentence_vectors: SentenceVectors | None = None) -> None:
         self.retriever = retriever
         self.embedder = embedder
+        self.sentence_vectors = sentence_vectors or SentenceVectors(embedder, None)
         self.llm = llm
         self.settings = answer
         self.llm_settings = llm_settings
         self.retrieval_settings = retrieval
-        self._sentence_cache: OrderedDict[str, tuple[list[tuple[int, int]], np.ndarray]] = OrderedDict()
-        self._cache_lock = threading.Lock()
 
     # -- public ---------------------------------------------------------------------------------
     def ask(self, question: str, k: int | None = None, standalone: str | None = None) -> Answer:
@@ -350,19 +350,8 @@ class AnswerEngine:
 
     # -- evidence -------------------------------------------------------------------------------
     def paper_sentences(self, hit: PaperHit) -> tuple[list[tuple[int, int]], np.ndarray]:
-        """Sentence spans of a paper's abstract and their vectors (cached: popular papers recur)."""
-        key = f"{hit.paper_id}:{hit.paper.content_hash}"
-        with self._cache_lock:
-            if key in self._sentence_cache:
-                self._sentence_cache.move_to_end(key)
-                return self._sentence_cache[key]
-        spans = sentence_spans(hit.paper.abstract)
-        vecs = self.embedder.encode([hit.paper.abstract[a:b] for a, b in spans])
-        with self._cache_lock:
-            self._sentence_cache[key] = (spans, vecs)
-            while len(self._sentence_cache) > 2048:
-                self._sentence_cache.popitem(last=False)
-        return spans, vecs
+        """Sentence spans of a paper's abstract and their vectors (cached in memory and on disk)."""
+        return self.sentence_vectors.get(hit.paper_id, hit.paper.content_hash, hit.paper.abstract)
 
     def rank_evidence(self, retrieval: Retrieval) -> list[Evidence]:
         """Every sentence of every retrieved abstract, best first for this question."""

@@ -10,6 +10,7 @@ from paperqa.answer import Answer, AnswerEngine, ChatSession, Token
 from paperqa.embed import Embedder
 from paperqa.llm import LLM, make_llm
 from paperqa.retrieve import Retriever
+from paperqa.sentence_vectors import SentenceVectors
 from paperqa.settings import Settings
 from paperqa.store import PaperStore, StoredPaper, drop_store
 
@@ -30,6 +31,7 @@ class PaperQA:
             drop_store(self.settings.store)
         self.store = PaperStore(self.settings.store, self.embedder.name, self.embedder.dim)
         self.retriever = Retriever(self.store, self.embedder, self.settings.retrieval)
+        self.sentence_vectors = SentenceVectors(self.embedder, Path(self.settings.store.home) / "sentence_vectors")
         self._llm = llm
         self._engine: AnswerEngine | None = None
         self._lock = threading.Lock()
@@ -45,7 +47,7 @@ class PaperQA:
     def engine(self) -> AnswerEngine:
         if self._engine is None:
             self._engine = AnswerEngine(self.retriever, self.embedder, self.llm, self.settings.answer,
-                                        self.settings.llm, self.settings.retrieval)
+                                        self.settings.llm, self.settings.retrieval, self.sentence_vectors)
         return self._engine
 
     # -- papers ---------------------------------------------------------------------------------
@@ -54,6 +56,10 @@ class PaperQA:
         from ingest.pipeline import run_ingest, tqdm_progress
 
         return run_ingest(paths, self.store, self.embedder, tqdm_progress() if progress else None)
+
+    def warm_sentence_vectors(self) -> int:
+        """Embed every stored abstract's sentences once (cached on disk), so evidence selection never waits."""
+        return self.sentence_vectors.warm(self.store.list_papers())
 
     def papers(self) -> list[StoredPaper]:
         return self.store.list_papers()
