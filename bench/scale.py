@@ -68,7 +68,7 @@ def _token_counter(embedder: object) -> object:
     return counted
 
 
-def run_one(size: int, real: bool, queries: int, backend: str) -> dict[str, object]:
+def run_one(size: int, real: bool, queries: int, backend: str, home: Path | None = None) -> dict[str, object]:
     """Build a store of `size` synthetic papers in a temp folder and time retrieval on it (this process only)."""
     from ingest.chunk import chunk_paper
     from paperqa.embed import Embedder
@@ -76,7 +76,7 @@ def run_one(size: int, real: bool, queries: int, backend: str) -> dict[str, obje
     from paperqa.settings import EmbedSettings, RetrievalSettings, StoreSettings
     from paperqa.store import PaperStore
 
-    home = Path(tempfile.mkdtemp(prefix=f"pqbench-scale-{size}-"))
+    home = home or Path(tempfile.mkdtemp(prefix=f"pqbench-scale-{size}-"))
     try:
         embedder = Embedder(EmbedSettings(), backend=backend)  # type: ignore[arg-type]
         t = time.perf_counter()
@@ -161,10 +161,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--backend", default="torch", help="embedder backend for real vectors and queries")
     ap.add_argument("--timeout", type=int, default=900, help="seconds allowed per size")
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)  # child mode: one size, JSON out
+    ap.add_argument("--home", default="", help=argparse.SUPPRESS)  # child mode: the parent's temp folder
     args = ap.parse_args(argv)
     real_sizes = {int(x) for x in args.real.split(",") if x}
     if args.one:
-        res = run_one(args.one, args.one in real_sizes, args.queries, args.backend)
+        res = run_one(args.one, args.one in real_sizes, args.queries, args.backend,
+                      Path(args.home) if args.home else None)
         print("@@" + json.dumps(res))
         return 0
 
@@ -175,14 +177,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_all = time.perf_counter()
     for size in [int(x) for x in args.sizes.split(",") if x]:
         t = time.perf_counter()
+        home = Path(tempfile.mkdtemp(prefix=f"pqbench-scale-{size}-"))  # ours, so a killed child leaves nothing
         try:
             proc = subprocess.run([sys.executable, "-m", "bench.scale", "--one", str(size), "--real", args.real,
-                                   "--queries", str(args.queries), "--backend", args.backend], cwd=str(ROOT),
-                                  capture_output=True, text=True, timeout=args.timeout)
+                                   "--queries", str(args.queries), "--backend", args.backend, "--home", str(home)],
+                                  cwd=str(ROOT), capture_output=True, text=True, timeout=args.timeout)
         except subprocess.TimeoutExpired:
             failures[str(size)] = f"did not finish within {args.timeout}s"
             print(f"{size}: did not finish within {args.timeout}s")
             continue
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
         line = next((x for x in proc.stdout.splitlines() if x.startswith("@@")), None)
         if line is None:
             failures[str(size)] = proc.stderr[-2000:]

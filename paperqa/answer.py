@@ -187,10 +187,16 @@ def _squash(text: str) -> str:
 
 
 def term_in(term: str, squashed_text: str, text: str = "") -> bool:
-    """`term` occurs in the text, or (for an acronym like 'LLM') its spelled-out form does."""
+    """`term` occurs in the text, or (for an acronym like 'LLM') its spelled-out form does; a hyphenated
+    term ('DeepNet-derived', 'BERT-style') is found when its name-like parts are."""
     if _squash(term) in squashed_text:
         return True
-    return bool(text) and acronym_in(term, text)
+    if text and acronym_in(term, text):
+        return True
+    parts = [p for p in term.split("-") if p and (any(c.isupper() for c in p) or any(c.isdigit() for c in p))]
+    if "-" in term and parts and len(parts) < len(term.split("-")):
+        return all(term_in(p, squashed_text, text) for p in parts)
+    return False
 
 
 def acronym_in(term: str, text: str) -> bool:

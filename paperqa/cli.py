@@ -180,7 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+PASSTHROUGH = {"eval": "eval.run", "bench": "bench.query", "doctor": "paperqa.doctor"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASSTHROUGH:  # their own parsers take every option (argparse REMAINDER would not)
+        import importlib
+
+        return int(importlib.import_module(PASSTHROUGH[argv[0]]).main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
