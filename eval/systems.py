@@ -202,14 +202,39 @@ def says_it_does_not_know(text: str) -> bool:
     return not text.strip() or bool(_LI_IDK.search(text))
 
 
+def _hide_store_metadata() -> Any:
+    """A LlamaIndex node postprocessor that keeps paperqa's bookkeeping metadata ({paper_id, index, start, end})
+    out of the LLM prompt.
+
+    LlamaIndex prints a node's metadata above its text; Chroma returns these keys in a different order on every
+    query, which made the baseline's prompt (and so its greedy answer) change from run to run, and the offsets mean
+    nothing to the model. The chunk text itself (title + newline + text) is what the LLM sees, as in the tutorial.
+    """
+    from llama_index.core.postprocessor.types import BaseNodePostprocessor
+
+    class HideStoreMetadata(BaseNodePostprocessor):
+        @classmethod
+        def class_name(cls) -> str:
+            return "HideStoreMetadata"
+
+        def _postprocess_nodes(self, nodes: list[Any], query_bundle: Any = None) -> list[Any]:
+            for n in nodes:
+                n.node.metadata = dict(sorted((n.node.metadata or {}).items()))
+                n.node.excluded_llm_metadata_keys = list(n.node.metadata)
+            return nodes
+
+    return HideStoreMetadata()
+
+
 class LlamaIndexSystem:
     """`VectorStoreIndex` over paperqa's Chroma chunks collection, queried with the tutorial's query engine.
 
     The index reads the chunk vectors paperqa already stored (same chunks, same MiniLM vectors); the query is
     embedded by LlamaIndex's `HuggingFaceEmbedding` on the packaged MiniLM folder. Chroma records carry paperqa's
     metadata ({paper_id, index, start, end}) rather than LlamaIndex node JSON, so ChromaVectorStore rebuilds them as
-    plain TextNodes (text = title + newline + chunk). The tutorial has no in-text citations: every source node
-    counts as a citation of its paper, its text as the quote.
+    plain TextNodes (text = title + newline + chunk); that metadata is kept out of the prompt (see
+    `_hide_store_metadata`). The tutorial has no in-text citations: every source node counts as a citation of its
+    paper, its text as the quote.
     """
 
     name = "llamaindex"
@@ -227,7 +252,8 @@ class LlamaIndexSystem:
         self.vector_store = ChromaVectorStore(chroma_collection=store.chunks)
         self.index = VectorStoreIndex.from_vector_store(self.vector_store, embed_model=self.embed_model)
         self.li_llm = as_llamaindex_llm(llm, max_tokens=llm_settings.max_tokens, seed=llm_settings.seed)
-        self.query_engine = self.index.as_query_engine(llm=self.li_llm, similarity_top_k=top_k, streaming=True)
+        self.query_engine = self.index.as_query_engine(llm=self.li_llm, similarity_top_k=top_k, streaming=True,
+                                                       node_postprocessors=[_hide_store_metadata()])
         self.titles = {p.paper_id: p.title for p in store.list_papers()}
 
     def warm_up(self) -> None:

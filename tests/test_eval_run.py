@@ -128,6 +128,11 @@ def test_llamaindex_reads_paperqa_chunks_and_uses_only_the_given_llm(corpus_home
     assert set(quotes) == set(qa.store.chunks.get(ids=dense_ids, include=["documents"])["documents"])
     titles = {p.title for p in qa.papers()}
     assert "Randomized Autoregressive Visual Generation" in {s["title"] for s in out.sources}
+    # paperqa's bookkeeping metadata stays out of the prompt, so the same question sends the same prompt every time
+    assert "paper_id:" not in prompt and "start:" not in prompt
+    for _ in range(2):
+        system.answer("What FID does RAR achieve on the ImageNet-256 benchmark?")
+    assert fake.calls[1]["messages"] == fake.calls[2]["messages"] == fake.calls[0]["messages"]
     assert {s["title"] for s in out.sources} <= titles
     assert len({s["paper_id"] for s in out.sources}) == len(out.sources)  # deduplicated by paper
     assert out.timings_ms["total"] >= out.timings_ms["first_token"] > 0
