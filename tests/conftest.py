@@ -162,12 +162,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -187,3 +182,13 @@ def backend_settings(request: pytest.FixtureRequest, home: Path, monkeypatch: py
 def corpus_papers() -> list[Paper]:
     """The bundled corpus parsed (no store)."""
     return parse_file(CORPUS)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:  # type: ignore[type-arg]
+    """Terminate a server a test started; kill it if it does not exit in time."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import stop_process
+
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # app.py lives at the repo root
     sys.path.insert(0, str(REPO))
@@ -364,12 +366,7 @@ def test_main_serves_behind_auth(tmp_path: Path) -> None:
             RAR_Q, api_name="/ask")
         assert result["refused"] and "no papers in the store" in result["answer"]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=30)
 
 
 # --- settings: backends ------------------------------------------------------------------------

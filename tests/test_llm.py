@@ -26,6 +26,7 @@ from paperqa.llm import (
     parse_sse_content,
 )
 from paperqa.settings import LLMSettings
+from tests.conftest import stop_process
 from tests.fake_servers import FakeOllamaServer, free_port
 
 QUESTION: list[Message] = [
@@ -171,12 +172,7 @@ def openai_server() -> Iterator[str]:
             time.sleep(0.3)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def test_openai_streams_and_completes_the_same_greedy_answer(openai_server: str) -> None:
