@@ -38,9 +38,6 @@ from bench.common import (
 QUESTION = "What FID does RAR reach on ImageNet-256?"
 
 PLAIN = f"from paperqa import PaperQA; a = PaperQA().ask({QUESTION!r}); print(a.answer[:60])"
-# Until Settings has `embed_backend`, another backend is chosen by setting it on the (still unloaded) embedder.
-PLAIN_BACKEND = ("from paperqa import PaperQA; qa = PaperQA(); qa.embedder.backend = {backend!r}; "
-                 f"a = qa.ask({QUESTION!r}); print(a.answer[:60])")
 
 INSTRUMENTED = r"""
 import json, sys, time
@@ -57,7 +54,6 @@ else:
 import llama_cpp; mark("import llama_cpp")
 from paperqa import PaperQA; mark("import paperqa (rest)")
 qa = PaperQA(); mark("open store (Chroma)")
-qa.embedder.backend = BACKEND
 qa.embedder.load(); mark("load embedder")
 qa.retriever.lexical(); mark("load BM25 index")
 qa.llm.load(); mark("load LLM")
@@ -70,19 +66,20 @@ print("@@" + json.dumps({"marks": t, "answer": a.answer[:80], "timings": a.timin
 """
 
 
-def run_plain(home: Path, backend: str = "torch") -> float:
-    code = PLAIN if backend == "torch" else PLAIN_BACKEND.format(backend=backend)
+def run_plain(home: Path, backend: str) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), env=bench_env(home), check=True,
+    subprocess.run([sys.executable, "-c", PLAIN], cwd=str(ROOT), env=bench_env(home, PAPERQA_EMBED_BACKEND=backend),
+                   check=True,
                    capture_output=True, timeout=900)
     return time.perf_counter() - t0
 
 
-def run_instrumented(home: Path, backend: str = "torch") -> dict[str, float]:
+def run_instrumented(home: Path, backend: str) -> dict[str, float]:
     code = (f"QUESTION = {QUESTION!r}\nQUESTION2 = 'Which method generates realistic tabular data?'\n"
             f"BACKEND = {backend!r}\n" + INSTRUMENTED)
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT), env=bench_env(home), check=True,
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(ROOT),
+                         env=bench_env(home, PAPERQA_EMBED_BACKEND=backend), check=True,
                          capture_output=True, text=True, timeout=900).stdout
     total = time.perf_counter() - t0
     data = json.loads(next(line for line in out.splitlines() if line.startswith("@@"))[2:])
@@ -115,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "else a fresh ingest)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--no-ui", action="store_true")
-    ap.add_argument("--backends", default="torch,onnx-int8", help="embedder backends for the API runs (the UI "
-                    "runs with its default)")
+    ap.add_argument("--backends", default="torch,onnx-int8", help="embedder backends (PAPERQA_EMBED_BACKEND) for "
+                    "the API runs; the UI runs with the default (onnx-int8)")
     args = ap.parse_args(argv)
     m0 = machine()
     print(machine_line(m0))

@@ -68,8 +68,13 @@ class EmbedSettings(BaseSettings):
     embed_batch_size: int = Field(64, ge=1, description="Chunks embedded per batch (PAPERQA_EMBED_BATCH_SIZE).")
     embed_max_tokens: int = Field(256, ge=16, description="Word pieces the embedder reads; chunks are cut to fit "
                                   "(PAPERQA_EMBED_MAX_TOKENS).")
-    embed_threads: int = Field(0, ge=0, description="Torch threads for embedding; 0 keeps the default "
-                               "(PAPERQA_EMBED_THREADS).")
+    embed_threads: int = Field(0, ge=0, description="Threads for embedding (torch or onnxruntime); 0 keeps the "
+                               "library's default (PAPERQA_EMBED_THREADS).")
+    embed_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8", description="What runs the embedder: 'onnx-int8' (int8 ONNX export, the default: no torch "
+        "import at start, same retrieval quality on the eval set), 'onnx' (fp32 ONNX) or 'torch' "
+        "(sentence-transformers). ONNX exports are built once from the packaged weights and cached "
+        "(PAPERQA_EMBED_BACKEND).")
 
 
 class RetrievalSettings(BaseSettings):
@@ -136,6 +141,13 @@ class AnswerSettings(BaseSettings):
                                  "evidence sentence, the answer is a refusal (PAPERQA_MIN_RELEVANCE).")
     min_support: float = Field(0.5, ge=0, le=1, description="Share of an answer sentence's content words that "
                                "its cited sentence must contain (PAPERQA_MIN_SUPPORT).")
+    min_focus_coverage: float = Field(
+        0.4, ge=0, le=1, description="An answer needs a cited paper that is about the question: one whose title and "
+        "abstract hold at least this IDF-weighted share of the question's terms, or whose relevance is at least "
+        "PAPERQA_MIN_FOCUS_SIM (PAPERQA_MIN_FOCUS_COVERAGE).")
+    min_focus_sim: float = Field(
+        0.45, ge=0, le=1, description="Cosine between question and paper at which a paper counts as about the "
+        "question even when it shares few of its words, as paraphrases do (PAPERQA_MIN_FOCUS_SIM).")
     max_question_chars: int = Field(1000, ge=10, description="Longest question accepted "
                                     "(PAPERQA_MAX_QUESTION_CHARS).")
 

@@ -22,7 +22,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def torch_embedder() -> Embedder:
-    return Embedder(EmbedSettings())
+    return Embedder(EmbedSettings(), backend="torch")
 
 
 def test_encode_gives_unit_vectors(torch_embedder: Embedder) -> None:
