@@ -25,7 +25,7 @@ import numpy as np
 from paperqa import prompts
 from paperqa.embed import Embedder
 from paperqa.errors import QuestionError
-from paperqa.lexical import STOPWORDS
+from paperqa.lexical import STOPWORDS, tokenize
 from paperqa.llm import LLM
 from paperqa.retrieve import PaperHit, Retrieval, Retriever
 from paperqa.sentence_vectors import SentenceVectors
@@ -308,10 +308,13 @@ class AnswerEngine:
 
         if _IDENTIFY_Q.search(query) and not is_list:
             text, citations = self.identify_answer(on_topic)
+            refused = self.off_focus(query, retrieval, evidence, citations)
+            if refused:
+                text, citations = self.refusal_text(prompts.REFUSAL_OFF_FOCUS, retrieval.hits), []
             first = (time.perf_counter() - t0) * 1000
             yield Token(text)
-            yield finish(Answer(answer=text, refused=False, citations=citations, timings_ms={"first_token": first},
-                                mode="identify", **base))
+            yield finish(Answer(answer=text, refused=refused, citations=citations, timings_ms={"first_token": first},
+                                mode="refused" if refused else "identify", **base))
             return
 
         # -- generate
@@ -341,6 +344,12 @@ class AnswerEngine:
         if refused:
             text = self.refusal_text(prompts.REFUSAL, retrieval.hits)
             mode = "refused"
+        elif self.off_focus(query, retrieval, evidence, citations):
+            text, citations, refused, mode = self.refusal_text(prompts.REFUSAL_OFF_FOCUS, retrieval.hits), [], True, \
+                "refused"
+        elif _NUMERIC_Q.search(query) and not numbers(_CITE_MARK.sub("", text)) - numbers(query):
+            # Asked for a number, got none beyond the question's own ("16x16" in "An Image is Worth 16x16 Words").
+            text, citations, refused, mode = self.refusal_text(prompts.REFUSAL, retrieval.hits), [], True, "refused"
         yield finish(Answer(answer=text, refused=refused, citations=citations, timings_ms={}, mode=mode,
                             unsupported=unsupported, draft=draft, prompt_tokens=prompt_tokens,
                             completion_tokens=completion_tokens, **base))
@@ -400,6 +409,34 @@ class AnswerEngine:
         if _NUMERIC_Q.search(query) and not any(numbers(e.text) for e in on_topic[: self.settings.evidence_sentences]):
             return prompts.REFUSAL, []
         return None, on_topic
+
+    def focus(self, question: str, hit: PaperHit, evidence: list[Evidence]) -> tuple[float, float]:
+        """How much a paper is about the question: (IDF-weighted share of the question's terms found in its title
+        and abstract, its relevance). Why: a quote can carry the asked kind of number and still come from a paper
+        about something else ("What BLEU does the sign-language model reach?" answered from a text-translation
+        paper). Paraphrased questions share few words with their paper but stay close in meaning, hence either."""
+        sim = relevance(hit, evidence)
+        terms = set(tokenize(question))
+        if not terms:
+            return 1.0, sim
+        lex = self.retriever.lexical()
+        weights = {t: lex.idf(t) for t in terms}
+        have = set(tokenize(hit.title + " " + hit.paper.abstract))
+        total = sum(weights.values())
+        return (sum(w for t, w in weights.items() if t in have) / total if total else 1.0), sim
+
+    def off_focus(self, question: str, retrieval: Retrieval, evidence: list[Evidence],
+                  citations: list[Citation]) -> bool:
+        """True when no cited paper is about the question (see `focus`): the answer becomes a refusal."""
+        hits = {h.paper_id: h for h in retrieval.hits}
+        cited = [hits[c.paper_id] for c in citations if c.paper_id in hits]
+        if not cited:
+            return False
+        for hit in cited:
+            cov, sim = self.focus(question, hit, evidence)
+            if cov >= self.settings.min_focus_coverage or sim >= self.settings.min_focus_sim:
+                return False
+        return True
 
     def refusal_text(self, reason: str, hits: list[PaperHit]) -> str:
         titles = "; ".join(h.title for h in hits[:3])

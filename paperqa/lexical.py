@@ -68,6 +68,7 @@ class BM25Index:
         self.vocab = vocab
         self.weights = weights  # terms x chunks
         self.generation = generation
+        self._df: np.ndarray | None = None
 
     @classmethod
     def build(cls, chunk_ids: list[str], paper_ids: list[str], texts: list[str], generation: int,
@@ -99,6 +100,14 @@ class BM25Index:
         w = idf[coo.row] * coo.data * (k1 + 1) / (coo.data + norm)
         weights = sparse.csr_matrix((w.astype(np.float32), (coo.row, coo.col)), shape=tf.shape)
         return cls(chunk_ids, paper_ids, vocab, weights, generation)
+
+    def idf(self, term: str) -> float:
+        """BM25 inverse document frequency of a (tokenized) term over chunks; highest for unseen terms."""
+        if self._df is None:
+            self._df = np.diff(self.weights.indptr)
+        n = len(self.chunk_ids)
+        df = int(self._df[self.vocab[term]]) if term in self.vocab else 0
+        return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
 
     def search(self, query: str, n: int) -> list[LexicalHit]:
         rows = sorted({self.vocab[t] for t in tokenize(query) if t in self.vocab})

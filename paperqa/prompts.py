@@ -17,6 +17,7 @@ SOURCE_LINE = "[{n}] ({title}) {sentence}"
 REFUSAL = "The papers here don't answer that."
 REFUSAL_MISSING_TERMS = "The papers here don't mention {terms}, so they don't answer that."
 REFUSAL_NO_SINGLE_PAPER = "No paper here mentions all of {terms}, so they don't answer that."
+REFUSAL_OFF_FOCUS = "The closest paper here is about something else, so the papers here don't answer that."
 REFUSAL_CLOSEST = "The closest papers are: {titles}."
 EMPTY_STORE = "There are no papers in the store yet. Add some with `paperqa ingest PATH`."
 

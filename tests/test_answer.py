@@ -12,7 +12,7 @@ import pytest
 from conftest import Corpus
 
 from paperqa import prompts
-from paperqa.answer import Answer, AnswerEngine, Evidence, Token
+from paperqa.answer import Answer, AnswerEngine, Evidence, Token, relevance
 from paperqa.errors import QuestionError
 from paperqa.llm import FakeLLM
 from paperqa.sentences import sentence_spans
@@ -292,6 +292,46 @@ def test_fake_refusal_settings_are_honoured(corpus: Corpus) -> None:
                           qa.settings.llm, qa.settings.retrieval)
     ans = strict.ask(RAR_Q)
     assert ans.refused and ans.mode == "refused" and prompts.REFUSAL_CLOSEST.split("{")[0] in ans.answer
+
+
+SIGN_Q = "What BLEU score does the sign-language translation transformer in this collection achieve?"
+BLEU_CLAIM = "The model reports BLEU scores of 17.79 and 28.33 on the Turkish-English and Portuguese-English tasks."
+
+
+def test_fake_focus_measures_whether_a_paper_is_about_the_question(corpus: Corpus) -> None:
+    engine = corpus.qa.engine
+    retrieval = engine.retriever.retrieve(RAR_Q, k=5)
+    evidence = engine.rank_evidence(retrieval)
+    rar = next(h for h in retrieval.hits if h.title == RAR)
+    cov, sim = engine.focus(RAR_Q, rar, evidence)
+    assert cov > 0.8  # all the question's terms but "reach" are in the RAR abstract
+    assert sim == pytest.approx(relevance(rar, evidence))
+    cov_off, _ = engine.focus("How do penguins regulate body heat in Antarctic winters?", rar, evidence)
+    assert cov_off < 0.1
+
+
+def test_fake_answer_from_a_paper_about_something_else_is_refused(corpus: Corpus) -> None:
+    """The evidence states BLEU scores, but of text-translation papers; the question asks about sign language."""
+    _, ans = run(corpus, SIGN_Q, FakeLLM([BLEU_CLAIM]))
+    assert_grounded(corpus, ans)
+    assert ans.refused and prompts.REFUSAL_OFF_FOCUS in ans.answer
+    # the guard is what refuses it: with the thresholds at 0 the same draft is cited
+    qa = corpus.qa
+    lax = AnswerEngine(qa.retriever, qa.embedder, FakeLLM([BLEU_CLAIM]),
+                       AnswerSettings(min_focus_coverage=0.0, min_focus_sim=0.0), qa.settings.llm,
+                       qa.settings.retrieval)
+    cited = lax.ask(SIGN_Q)
+    assert_grounded(corpus, cited)
+    assert not cited.refused and "BLEU" in cited.citations[0].quote
+
+
+def test_fake_numeric_question_answered_without_a_new_number_is_refused(corpus: Corpus) -> None:
+    """'What FID…' answered with only the question's own numbers ('256') states no FID: refused, not cited."""
+    _, ans = run(corpus, RAR_Q, FakeLLM(["RAR reaches a state-of-the-art FID score on the ImageNet-256 benchmark."]))
+    assert_grounded(corpus, ans)
+    assert ans.refused and ans.mode == "refused"
+    _, ok = run(corpus, RAR_Q, FakeLLM(["RAR achieves an FID score of 1.48 on the ImageNet-256 benchmark."]))
+    assert not ok.refused and "1.48" in ok.answer
 
 
 # --- the real default model ------------------------------------------------------------------------------------------
