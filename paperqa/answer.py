@@ -455,12 +455,15 @@ class AnswerEngine:
         for e in evidence:
             if not e.suspicious and e.paper_id not in best:
                 best[e.paper_id] = e
-        floor = self.settings.min_relevance
+        rel = {h.paper_id: relevance(h, evidence) for h in retrieval.hits}
+        # An item must be relevant in itself and not far behind the best one: the tail of a list retrieval is
+        # mostly papers that share a word with the question, not its topic.
+        floor = max(self.settings.min_relevance, max(rel.values(), default=0.0) - self.settings.list_margin)
         items: list[str] = []
         citations: list[Citation] = []
         for hit in retrieval.hits:
             e = best.get(hit.paper_id)
-            if e is None or relevance(hit, evidence) < floor:
+            if e is None or rel[hit.paper_id] < floor:
                 continue
             n = len(citations) + 1
             citations.append(Citation(n, e.paper_id, e.title, e.text, e.start, e.end))

@@ -148,6 +148,9 @@ class AnswerSettings(BaseSettings):
     min_focus_sim: float = Field(
         0.45, ge=0, le=1, description="Cosine between question and paper at which a paper counts as about the "
         "question even when it shares few of its words, as paraphrases do (PAPERQA_MIN_FOCUS_SIM).")
+    list_margin: float = Field(
+        0.15, ge=0, le=1, description="A 'which papers…' answer lists papers whose relevance is within this much of "
+        "the most relevant one (PAPERQA_LIST_MARGIN); 1 lists every paper above PAPERQA_MIN_RELEVANCE.")
     max_question_chars: int = Field(1000, ge=10, description="Longest question accepted "
                                     "(PAPERQA_MAX_QUESTION_CHARS).")
 

@@ -221,6 +221,25 @@ def test_fake_list_question_cites_one_item_per_paper_without_the_model(corpus: C
     assert "".join(t.text for t in tokens) == ans.answer
 
 
+def test_fake_list_keeps_papers_close_to_the_best_one(corpus: Corpus) -> None:
+    """Items are the papers within `list_margin` of the most relevant one; a wide margin lists more of the tail."""
+    qa = corpus.qa
+    q = "Which papers here are about transformers for time series?"
+    engines = {m: AnswerEngine(qa.retriever, qa.embedder, FakeLLM([]), AnswerSettings(list_margin=m),
+                               qa.settings.llm, qa.settings.retrieval) for m in (0.05, 0.15, 1.0)}
+    answers = {m: e.ask(q) for m, e in engines.items()}
+    for a in answers.values():
+        assert_grounded(corpus, a)
+        assert a.mode == "list"
+    retrieval = qa.retriever.retrieve(q, k=qa.settings.retrieval.list_k)
+    evidence = qa.engine.rank_evidence(retrieval)
+    rel = {h.paper_id: relevance(h, evidence) for h in retrieval.hits}
+    for m, a in answers.items():
+        assert all(rel[c.paper_id] >= max(rel.values()) - m - 1e-9 for c in a.citations)
+    counts = [len(answers[m].citations) for m in (0.05, 0.15, 1.0)]
+    assert counts == sorted(counts) and counts[0] < counts[-1]
+
+
 def test_fake_streaming_tokens_then_one_answer(corpus: Corpus) -> None:
     reply = f"{RAR_CLAIM} It beats diffusion models."
     fake = FakeLLM([reply])
