@@ -465,6 +465,8 @@ class AnswerEngine:
             e = best.get(hit.paper_id)
             if e is None or rel[hit.paper_id] < floor:
                 continue
+            if self.focus(query, hit, evidence)[0] < self.settings.list_min_coverage:
+                continue  # close in meaning, but about a neighbouring topic (a survey, a sibling task)
             n = len(citations) + 1
             citations.append(Citation(n, e.paper_id, e.title, e.text, e.start, e.end))
             items.append(prompts.LIST_ITEM.format(title=e.title, quote=_CITE_MARK.sub("", e.text), n=n))

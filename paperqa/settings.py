@@ -151,6 +151,9 @@ class AnswerSettings(BaseSettings):
     list_margin: float = Field(
         0.15, ge=0, le=1, description="A 'which papers…' answer lists papers whose relevance is within this much of "
         "the most relevant one (PAPERQA_LIST_MARGIN); 1 lists every paper above PAPERQA_MIN_RELEVANCE.")
+    list_min_coverage: float = Field(
+        0.3, ge=0, le=1, description="A listed paper must also hold at least this IDF-weighted share of the "
+        "question's terms in its title and abstract (PAPERQA_LIST_MIN_COVERAGE).")
     max_question_chars: int = Field(1000, ge=10, description="Longest question accepted "
                                     "(PAPERQA_MAX_QUESTION_CHARS).")
 

@@ -240,6 +240,24 @@ def test_fake_list_keeps_papers_close_to_the_best_one(corpus: Corpus) -> None:
     assert counts == sorted(counts) and counts[0] < counts[-1]
 
 
+def test_fake_list_items_hold_enough_of_the_question_terms(corpus: Corpus) -> None:
+    """A paper close in meaning but about a neighbouring topic (few of the question's terms) is left off the list."""
+    qa = corpus.qa
+    q = "Which papers generate computer-aided design (CAD) models?"
+    def engine(cov: float) -> AnswerEngine:
+        return AnswerEngine(qa.retriever, qa.embedder, FakeLLM([]), AnswerSettings(list_margin=1.0,
+                            list_min_coverage=cov), qa.settings.llm, qa.settings.retrieval)
+    strict, lax = engine(0.3).ask(q), engine(0.0).ask(q)
+    for a in (strict, lax):
+        assert_grounded(corpus, a)
+    assert all("CAD" in c.title for c in strict.citations) and len(strict.citations) >= 2
+    assert len(lax.citations) > len(strict.citations)
+    retrieval = qa.retriever.retrieve(q, k=qa.settings.retrieval.list_k)
+    evidence = qa.engine.rank_evidence(retrieval)
+    cov = {h.paper_id: qa.engine.focus(q, h, evidence)[0] for h in retrieval.hits}
+    assert all(cov[c.paper_id] >= 0.3 for c in strict.citations)
+
+
 def test_fake_streaming_tokens_then_one_answer(corpus: Corpus) -> None:
     reply = f"{RAR_CLAIM} It beats diffusion models."
     fake = FakeLLM([reply])
