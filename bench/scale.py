@@ -158,8 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--real", default="1000", help="sizes that get real embeddings (comma list; others random)")
     ap.add_argument("--queries", type=int, default=40, help="questions timed per size (eval questions)")
-    ap.add_argument("--backend", default="torch", help="embedder backend for real vectors and queries")
-    ap.add_argument("--timeout", type=int, default=900, help="seconds allowed per size")
+    ap.add_argument("--backend", default="onnx-int8", help="embedder backend for real vectors and queries")
+    ap.add_argument("--timeout", type=int, default=2400, help="seconds allowed per size")
     ap.add_argument("--one", type=int, default=0, help=argparse.SUPPRESS)  # child mode: one size, JSON out
     ap.add_argument("--home", default="", help=argparse.SUPPRESS)  # child mode: the parent's temp folder
     args = ap.parse_args(argv)
