@@ -27,6 +27,7 @@ from paperqa.embed import Embedder
 from paperqa.errors import QuestionError
 from paperqa.lexical import STOPWORDS, tokenize
 from paperqa.llm import LLM
+from paperqa.records import normalise_title
 from paperqa.retrieve import PaperHit, Retrieval, Retriever
 from paperqa.sentence_vectors import SentenceVectors
 from paperqa.sentences import sentence_spans
@@ -288,6 +289,10 @@ class AnswerEngine:
                                 **base))
             return
 
+        named = set() if is_list else named_papers(query, retrieval.hits)
+        if named:
+            # "In <title>, what…": only that paper can answer; a number from a sibling paper would be a wrong citation.
+            evidence = [e for e in evidence if e.paper_id in named]
         refusal, on_topic = self.pre_check(query, retrieval, evidence, is_list)
         if refusal is not None:
             text = self.refusal_text(refusal, retrieval.hits)
@@ -546,6 +551,18 @@ def relevance(hit: PaperHit, evidence: list[Evidence]) -> float:
     if hit.dense_sim is not None:
         return hit.dense_sim
     return max((e.sim for e in evidence if e.paper_id == hit.paper_id), default=0.0)
+
+
+def named_papers(question: str, hits: list[PaperHit]) -> set[str]:
+    """Retrieved papers the question names by title (the whole title, or the part before a colon), when that
+    title is at least three words long: shorter ones ("BERTopic") are method names, which other papers discuss too."""
+    q = f" {normalise_title(question)} "
+    out: set[str] = set()
+    for h in hits:
+        for phrase in {normalise_title(h.title), normalise_title(h.title.split(":")[0])}:
+            if len(phrase.split()) >= 3 and f" {phrase} " in q:
+                out.add(h.paper_id)
+    return out
 
 
 def _short_title(title: str) -> str:

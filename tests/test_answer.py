@@ -12,7 +12,7 @@ import pytest
 from conftest import Corpus
 
 from paperqa import prompts
-from paperqa.answer import Answer, AnswerEngine, Evidence, Token, relevance
+from paperqa.answer import Answer, AnswerEngine, Evidence, Token, named_papers, relevance
 from paperqa.errors import QuestionError
 from paperqa.llm import FakeLLM
 from paperqa.sentences import sentence_spans
@@ -369,6 +369,28 @@ def test_fake_numeric_question_answered_without_a_new_number_is_refused(corpus: 
     assert ans.refused and ans.mode == "refused"
     _, ok = run(corpus, RAR_Q, FakeLLM(["RAR achieves an FID score of 1.48 on the ImageNet-256 benchmark."]))
     assert not ok.refused and "1.48" in ok.answer
+
+
+def test_fake_named_papers_are_found_by_title(corpus: Corpus) -> None:
+    retrieve = corpus.qa.retriever.retrieve
+    tnt_q = "What top-1 ImageNet accuracy does Transformer iN Transformer (TNT) achieve?"
+    named = named_papers(tnt_q, retrieve(tnt_q).hits)
+    assert [h.title for h in retrieve(tnt_q).hits if h.paper_id in named] == ["Transformer in Transformer"]
+    assert named_papers(RAR_Q, retrieve(RAR_Q).hits) == set()
+    bert_q = "Which clustering algorithm does BERTopic use?"  # a one-word title head is a method name, not a title
+    assert named_papers(bert_q, retrieve(bert_q).hits) == set()
+
+
+def test_fake_question_naming_a_paper_is_answered_from_that_paper_only(corpus: Corpus) -> None:
+    """The named paper's abstract gives no parameter count; a sibling paper's '20B parameters' must not answer it."""
+    claim = "The transformer is scaled up to 20B parameters."
+    named_q = "How many parameters does the autoregressive transformer in Zero-Shot Text-to-Image Generation have?"
+    _, ans = run(corpus, named_q, FakeLLM([claim]))
+    assert_grounded(corpus, ans)
+    assert ans.refused
+    _, other = run(corpus, "How many parameters does the Parti text-to-image transformer have?", FakeLLM([claim]))
+    assert_grounded(corpus, other)
+    assert not other.refused and "20B" in other.citations[0].quote
 
 
 # --- the real default model ------------------------------------------------------------------------------------------
