@@ -277,8 +277,9 @@ def _table(groups: Mapping[str, Mapping[str, Any]], columns: Sequence[tuple[str,
     return "\n".join(lines)
 
 
-def _losses(metrics: Mapping[str, Any]) -> list[tuple[str, str, str, float, float]]:
-    """(group, metric, baseline, baseline value, paperqa value) wherever a baseline beats paperqa."""
+def _losses(metrics: Mapping[str, Any], ties: bool = False) -> list[tuple[str, str, str, float, float]]:
+    """(group, metric, baseline, baseline value, paperqa value) wherever a baseline beats paperqa, or, with
+    `ties`, wherever it equals paperqa on a DIAGNOSE metric (the issue asks paperqa to beat every baseline there)."""
     if BASELINE not in metrics:
         return []
     mine = metrics[BASELINE]
@@ -297,7 +298,10 @@ def _losses(metrics: Mapping[str, Any]) -> list[tuple[str, str, str, float, floa
                 a, b = theirs.get(metric), ours.get(metric)
                 if a is None or b is None:
                     continue
-                if (a > b + 1e-9) if higher else (a < b - 1e-9):
+                if ties:
+                    if metric in DIAGNOSE and abs(a - b) <= 1e-9:
+                        out.append((label, metric, name, a, b))
+                elif (a > b + 1e-9) if higher else (a < b - 1e-9):
                     out.append((label, metric, name, a, b))
     return out
 
@@ -391,6 +395,13 @@ def render_report(metrics: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
             for group, metric, name in diagnosed:
                 ids = _per_question_losses(rows, metric, name, group)
                 lines.append(f"- {group}, {labels[metric]} vs {name}: {', '.join(ids) if ids else '(no single one)'}")
+        level = _losses(metrics, ties=True)
+        if level:
+            lines += ["", "Ties (level, not ahead) on citation precision, refusal and hit@5:", ""]
+            tied: dict[tuple[str, str], list[str]] = {}
+            for group, metric, name, theirs, _ in level:
+                tied.setdefault((group, name), []).append(f"{labels[metric]} {_fmt(theirs, False)}")
+            lines += [f"- {group}, **{name}**: " + "; ".join(items) for (group, name), items in tied.items()]
         caveats = [(n, m["all"]["false_refusal_rate"]) for n, m in metrics.items()
                    if n != BASELINE and (m["all"].get("false_refusal_rate") or 0) >= 0.5]
         if caveats:

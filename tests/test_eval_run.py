@@ -166,3 +166,17 @@ def test_main_rejects_bad_arguments(tmp_path: Path) -> None:
     assert main(["--systems", "paperqa,gpt5", "--out", str(tmp_path)]) == 2
     assert main(["--limit", "0", "--out", str(tmp_path)]) == 2
     assert not list(tmp_path.iterdir())
+
+
+def test_losses_and_ties_on_hand_made_metrics() -> None:
+    """A baseline ahead is a loss; a baseline level on citation precision, refusal or hit@5 is listed as a tie."""
+    from eval.run import _losses
+
+    def m(**kw: float) -> dict[str, object]:
+        return {"all": kw, "by_split": {}, "by_type": {}}
+
+    metrics = {"paperqa": m(**{"hit@5": 1.0, "citation_precision": 0.9, "refusal_rate": 0.5, "correct": 0.7}),
+               "bm25": m(**{"hit@5": 1.0, "citation_precision": 0.8, "refusal_rate": 0.5, "correct": 0.8})}
+    assert _losses(metrics) == [("all", "correct", "bm25", 0.8, 0.7)]
+    assert sorted(_losses(metrics, ties=True)) == [("all", "hit@5", "bm25", 1.0, 1.0),
+                                                   ("all", "refusal_rate", "bm25", 0.5, 0.5)]
