@@ -122,9 +122,14 @@ _SUSPICIOUS = re.compile(
 _LIST_Q = re.compile(r"^\s*(which|what)\s+(other\s+)?(papers|works|studies|articles|methods|approaches|models)\b|"
                      r"\blist\s+(all\s+|the\s+)?(papers|works|studies)\b|\b(any|all|several)\s+papers\b|"
                      r"\bpapers\s+(here\s+)?(that|which|about|on)\b", re.IGNORECASE)
-_NUMERIC_Q = re.compile(r"\b(how\s+(many|much|fast|large|big|long|often)|what\s+(fid|accuracy|score|percentage|number|"
-                        r"speed-?up|bleu|wer|error|size|fraction|ratio)|by\s+how\s+much|what\s+\w+\s+(score|rate|"
-                        r"accuracy|size)|of\s+what\s+size|how\s+many\s+parameters)\b", re.IGNORECASE)
+_METRIC = (r"fid|fvd|accuracy|score|percentage|number|speed-?up|bleu|wer|error|size|fraction|ratio|rate|perplexity|"
+           r"f1|auc|precision|recall|latency|throughput|flops|bits-per-\w+|win\s+rate")
+_NUMERIC_Q = re.compile(
+    r"\b(how\s+(many|much|fast|large|big|long|often)|by\s+how\s+much|of\s+what\s+size|"
+    rf"what\s+({_METRIC})|"
+    # "What ImageNet top-1 accuracy does…": a metric after up to three modifiers, then the question's verb
+    rf"what\s+(?:[\w-]+\s+){{0,3}}?({_METRIC})\s+(does|do|did|is|was|are|were|can|could|will)|"
+    r"what\s+\w+\s+(score|rate|accuracy|size))\b", re.IGNORECASE)
 _IDENTIFY_Q = re.compile(r"^\s*(which|what)\s+(paper|work|study|article|method|model|framework|system|approach|"
                          r"architecture|benchmark|dataset|technique)\b|\bwhat\s+is\s+the\s+name\s+of\b|"
                          r"\bwhich\s+paper\b|\bname\s+the\s+(paper|method|model)\b", re.IGNORECASE)

@@ -12,7 +12,7 @@ import pytest
 from conftest import Corpus
 
 from paperqa import prompts
-from paperqa.answer import Answer, AnswerEngine, Evidence, Token, named_papers, relevance
+from paperqa.answer import _NUMERIC_Q, Answer, AnswerEngine, Evidence, Token, named_papers, relevance
 from paperqa.errors import QuestionError
 from paperqa.llm import FakeLLM
 from paperqa.sentences import sentence_spans
@@ -369,6 +369,21 @@ def test_fake_numeric_question_answered_without_a_new_number_is_refused(corpus: 
     assert ans.refused and ans.mode == "refused"
     _, ok = run(corpus, RAR_Q, FakeLLM(["RAR achieves an FID score of 1.48 on the ImageNet-256 benchmark."]))
     assert not ok.refused and "1.48" in ok.answer
+
+
+@pytest.mark.parametrize(("question", "numeric"), [
+    ("What FID does RAR achieve on ImageNet-256?", True),
+    ("What ImageNet top-1 accuracy does the original Vision Transformer report?", True),
+    ("What bits-per-character does Reformer achieve on enwik8?", True),
+    ("What word error rate does Conformer achieve on Switchboard?", True),
+    ("How many parameters does CogView2 have?", True),
+    ("What does RAR do to improve accuracy?", False),
+    ("What kind of error analysis is done?", False),
+    ("Which paper applies transformers to music?", False),
+])
+def test_numeric_question_pattern(question: str, numeric: bool) -> None:
+    """A metric may follow up to three modifiers ('ImageNet top-1 accuracy') when the question's verb comes next."""
+    assert bool(_NUMERIC_Q.search(question)) is numeric
 
 
 def test_fake_named_papers_are_found_by_title(corpus: Corpus) -> None:
