@@ -53,6 +53,9 @@ class ChunkHit:
     similarity: float
 
 
+EXACT_SEARCH_CHUNKS = 5000
+
+
 def chroma_client(settings: StoreSettings):  # type: ignore[no-untyped-def]
     """An embedded PersistentClient under PAPERQA_HOME, or an HttpClient for PAPERQA_CHROMA_URL. No telemetry."""
     import chromadb
@@ -213,14 +216,22 @@ class PaperStore:
         return ids, pids, texts
 
     def dense_search(self, query_vec: np.ndarray, n: int) -> list[ChunkHit]:
-        """Nearest chunks by cosine similarity, best first."""
+        """Nearest chunks by cosine similarity, best first.
+
+        Why not a plain top-n query: Chroma's HNSW graph is rebuilt with random levels from its write log in each
+        process, so the tail of a top-40 search differed between runs (37-40 of the exact top 40 on the bundled
+        corpus), and so did answers. Stores of up to `EXACT_SEARCH_CHUNKS` chunks are searched exhaustively
+        (every chunk's distance, ~2 ms for the bundled corpus), which is exact and repeatable; larger ones search
+        4x wider than asked and keep the n nearest."""
         total = self.chunks.count()
         if total == 0:
             return []
-        res = self.chunks.query(query_embeddings=[query_vec.tolist()], n_results=min(n, total),
-                                include=["metadatas", "distances"])
-        return [ChunkHit(cid, str(meta["paper_id"]), 1.0 - float(dist))
-                for cid, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True)]
+        wanted = total if total <= EXACT_SEARCH_CHUNKS else min(max(4 * n, 100), total)
+        res = self.chunks.query(query_embeddings=[query_vec.tolist()], n_results=wanted, include=["distances"])
+        hits = [ChunkHit(cid, cid.rsplit("#", 1)[0], 1.0 - float(dist))
+                for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True)]
+        hits.sort(key=lambda h: (-h.similarity, h.chunk_id))
+        return hits[:n]
 
     # --- writes -----------------------------------------------------------------------------
     def write_papers(self, items: Iterable[tuple[Paper, list[Chunk], np.ndarray]]) -> int:
