@@ -126,10 +126,15 @@ _METRIC = (r"fid|fvd|accuracy|score|percentage|number|speed-?up|bleu|wer|error|s
            r"f1|auc|precision|recall|latency|throughput|flops|bits-per-\w+|win\s+rate")
 _NUMERIC_Q = re.compile(
     r"\b(how\s+(many|much|fast|large|big|long|often)|by\s+how\s+much|of\s+what\s+size|"
+    r"(by|with)\s+what\s+(margin|factor|amount|percentage)|"
     rf"what\s+({_METRIC})|"
     # "What ImageNet top-1 accuracy does…": a metric after up to three modifiers, then the question's verb
     rf"what\s+(?:[\w-]+\s+){{0,3}}?({_METRIC})\s+(does|do|did|is|was|are|were|can|could|will)|"
     r"what\s+\w+\s+(score|rate|accuracy|size))\b", re.IGNORECASE)
+# Asks for a named thing that is not a paper: the answer must name something the question doesn't.
+_NAME_Q = re.compile(r"\b(which|what)\s+(?:[\w-]+\s+){0,2}?(datasets?|algorithms?|compan(y|ies)|(research\s+)?groups?|"
+                     r"organi[sz]ations?|institutions?|optimi[sz]ers?|librar(y|ies)|baselines?|metrics?|languages?|"
+                     r"tokenizers?)\b", re.IGNORECASE)
 _IDENTIFY_Q = re.compile(r"^\s*(which|what)\s+(paper|work|study|article|method|model|framework|system|approach|"
                          r"architecture|benchmark|dataset|technique)\b|\bwhat\s+is\s+the\s+name\s+of\b|"
                          r"\bwhich\s+paper\b|\bname\s+the\s+(paper|method|model)\b", re.IGNORECASE)
@@ -176,9 +181,15 @@ _COMPARATIVE = re.compile(r"\b(faster|slower|more|less|fewer|higher|lower|better
                           re.IGNORECASE)
 
 
+_SUPERLATIVE = re.compile(r"\b(best|worst|the\s+most|the\s+least|highest|lowest|fastest|slowest|largest|smallest|"
+                          r"strongest|top-performing|state-of-the-art|sota|first)\b", re.IGNORECASE)
+
+
 def _comparatives(text: str) -> set[str]:
-    """Words that set a relation between quantities; a claim may not add one its source lacks."""
-    return {word_root(m.group(1)) for m in _COMPARATIVE.finditer(text)}
+    """Words that set a relation between quantities; a claim may not add one its source lacks. Superlatives
+    count as one relation ('performed best' needs a source that ranks something first, in any words)."""
+    out = {word_root(m.group(1)) for m in _COMPARATIVE.finditer(text)}
+    return out | {"<superlative>"} if _SUPERLATIVE.search(text) else out
 
 
 def _common_acronym(term: str) -> bool:
@@ -194,12 +205,14 @@ def _squash(text: str) -> str:
 
 def term_in(term: str, squashed_text: str, text: str = "") -> bool:
     """`term` occurs in the text, or (for an acronym like 'LLM') its spelled-out form does; a hyphenated
-    term ('DeepNet-derived', 'BERT-style') is found when its name-like parts are."""
+    term ('DeepNet-derived', 'BERT-style') is found when its name-like parts are; a bare number is not name-like
+    ('top-5' is not found by any '5')."""
     if _squash(term) in squashed_text:
         return True
     if text and acronym_in(term, text):
         return True
-    parts = [p for p in term.split("-") if p and (any(c.isupper() for c in p) or any(c.isdigit() for c in p))]
+    parts = [p for p in term.split("-") if any(c.isalpha() for c in p) and (any(c.isupper() for c in p) or
+                                                                          any(c.isdigit() for c in p))]
     if "-" in term and parts and len(parts) < len(term.split("-")):
         return all(term_in(p, squashed_text, text) for p in parts)
     return False
@@ -359,6 +372,9 @@ class AnswerEngine:
                 "refused"
         elif _NUMERIC_Q.search(query) and not numbers(_CITE_MARK.sub("", text)) - numbers(query):
             # Asked for a number, got none beyond the question's own ("16x16" in "An Image is Worth 16x16 Words").
+            text, citations, refused, mode = self.refusal_text(prompts.REFUSAL, retrieval.hits), [], True, "refused"
+        elif _NAME_Q.search(query) and not new_names(citations[0].quote if mode == "extractive" else text, query):
+            # Asked which algorithm / dataset / company, got a sentence that names none beyond the question's own.
             text, citations, refused, mode = self.refusal_text(prompts.REFUSAL, retrieval.hits), [], True, "refused"
         yield finish(Answer(answer=text, refused=refused, citations=citations, timings_ms={}, mode=mode,
                             unsupported=unsupported, draft=draft, prompt_tokens=prompt_tokens,
@@ -521,7 +537,7 @@ class AnswerEngine:
         parts: list[str] = []
         unsupported: list[str] = []
         for sent in sentences:
-            if _IDK.search(sent) or _SUSPICIOUS.search(sent):
+            if _IDK.search(sent) or _SUSPICIOUS.search(sent) or restates(sent, question):
                 unsupported.append(sent)
                 continue
             scored = [(self.support(sent, e), e) for e in candidates]
@@ -539,15 +555,33 @@ class AnswerEngine:
         if _IDK.search(cleaned) and not parts:
             return "", [], unsupported, "refused"  # the model found nothing: trust that, don't quote around it
         # Nothing the model wrote holds up: quote the best on-topic evidence if it clearly bears on the question
-        # (and, for a question asking for a number, states one).
+        # (and, for a question asking for a number, states one; for one asking what did best, ranks something).
         numeric = bool(_NUMERIC_Q.search(question))
-        best = next((e for e in on_topic if not numeric or numbers(e.text)), None)
+        ranking = bool(_SUPERLATIVE.search(question))
+        best = next((e for e in on_topic if (not numeric or numbers(e.text)) and
+                     (not ranking or _SUPERLATIVE.search(e.text))), None)
         if best is not None and best.score >= self.settings.min_relevance + 0.15:
             cite = Citation(1, best.paper_id, best.title, best.text, best.start, best.end)
             # The abstract's own "[12]" markers stay in the citation's quote, never in the answer text.
             quote = _CITE_MARK.sub("", best.text)
             return f"{_short_title(best.title)}: \"{quote}\" [1]", [cite], unsupported, "extractive"
         return "", [], unsupported, "refused"
+
+
+def restates(sentence: str, question: str) -> bool:
+    """A question, or a sentence that only repeats the question's words and numbers, claims nothing: the small
+    model often echoes the question, and citing that echo would look like an answer."""
+    s = sentence.strip()
+    if s.endswith("?"):
+        return True
+    return not (content_roots(s) - content_roots(question)) and numbers(s) <= numbers(question)
+
+
+def new_names(text: str, question: str) -> list[str]:
+    """Names in `text` (acronyms, CamelCase, words with digits, capitalised words) that the question lacks."""
+    q = _squash(question)
+    return [t for t in key_terms(_CITE_MARK.sub("", text), skip_first=False)
+            if not _common_acronym(t) and _squash(t) not in q]
 
 
 def relevance(hit: PaperHit, evidence: list[Evidence]) -> float:

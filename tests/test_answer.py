@@ -12,7 +12,20 @@ import pytest
 from conftest import Corpus
 
 from paperqa import prompts
-from paperqa.answer import _NUMERIC_Q, Answer, AnswerEngine, Evidence, Token, named_papers, relevance
+from paperqa.answer import (
+    _NAME_Q,
+    _NUMERIC_Q,
+    Answer,
+    AnswerEngine,
+    Evidence,
+    Token,
+    _squash,
+    named_papers,
+    new_names,
+    relevance,
+    restates,
+    term_in,
+)
 from paperqa.errors import QuestionError
 from paperqa.llm import FakeLLM
 from paperqa.sentences import sentence_spans
@@ -384,6 +397,68 @@ def test_fake_numeric_question_answered_without_a_new_number_is_refused(corpus: 
 def test_numeric_question_pattern(question: str, numeric: bool) -> None:
     """A metric may follow up to three modifiers ('ImageNet top-1 accuracy') when the question's verb comes next."""
     assert bool(_NUMERIC_Q.search(question)) is numeric
+
+
+def test_hyphenated_term_needs_a_name_like_part() -> None:
+    """'BERT-style' is found where 'BERT' is; 'top-5' is not found by any '5' (an abstract giving only top-1)."""
+    text = "TNT reaches 81.5% top-1 accuracy on ImageNet, 1.7% higher than DeiT-S with similar cost."
+    assert not term_in("top-5", _squash(text), text)
+    assert term_in("top-1", _squash(text), text)
+    bert = "We pre-train BERT models on Polish text."
+    assert term_in("BERT-style", _squash(bert), bert)
+
+
+@pytest.mark.parametrize(("sentence", "echo"), [
+    ("What FID does RAR reach on ImageNet-256?", True),
+    ("RAR reaches FID on ImageNet-256.", True),
+    ("RAR reaches an FID of 1.48 on ImageNet-256.", False),
+    ("RAR reaches a state-of-the-art FID on ImageNet-256.", False),
+])
+def test_restates_spots_an_echoed_question(sentence: str, echo: bool) -> None:
+    assert restates(sentence, RAR_Q) is echo
+
+
+def test_fake_echoed_question_is_not_cited(corpus: Corpus) -> None:
+    """The small model often repeats the question; the echo shares every word with RAR's abstract, yet says nothing."""
+    _, ans = run(corpus, RAR_Q, FakeLLM([RAR_Q]))
+    assert_grounded(corpus, ans)
+    assert ans.mode != "generated" and ans.unsupported == [RAR_Q]
+    assert RAR_Q not in ans.answer
+
+
+BERTOPIC_Q = "Which clustering algorithm does BERTopic use?"
+BERTOPIC_CLAIM = "BERTopic clusters document embeddings generated with pre-trained transformer-based language models."
+
+
+def test_fake_question_asking_for_a_name_answered_without_one_is_refused(corpus: Corpus) -> None:
+    """'Which clustering algorithm…' answered by a true sentence that names no algorithm is a refusal; the same
+    sentence answers a question that asks for no name."""
+    assert _NAME_Q.search(BERTOPIC_Q) and not new_names(BERTOPIC_CLAIM, BERTOPIC_Q)
+    _, ans = run(corpus, BERTOPIC_Q, FakeLLM([BERTOPIC_CLAIM]))
+    assert_grounded(corpus, ans)
+    assert ans.refused
+    _, ok = run(corpus, "How does BERTopic find topics?", FakeLLM([BERTOPIC_CLAIM]))
+    assert_grounded(corpus, ok)
+    assert not ok.refused and "BERTopic" in ok.citations[0].title
+    assert new_names("BERTopic clusters embeddings with HDBSCAN.", BERTOPIC_Q) == ["HDBSCAN"]
+
+
+PRUNING_Q = ("In the study asking whether pruning can make large language models more efficient, which pruning method "
+             "performed best?")
+
+
+def test_fake_superlative_claim_needs_a_superlative_source(corpus: Corpus) -> None:
+    """'Weight pruning performed best' is not what the abstract says (it studies weight pruning); the claim without
+    the ranking is."""
+    best = "Weight pruning performed best as an optimization strategy for Transformer architectures."
+    plain = "The paper investigates weight pruning as an optimization strategy for Transformer architectures."
+    _, ans = run(corpus, PRUNING_Q, FakeLLM([best]))
+    assert_grounded(corpus, ans)
+    assert best in ans.unsupported and "performed best" not in ans.answer
+    assert ans.refused  # and no quote stands in for it: none of the abstract's sentences ranks a method first
+    _, ok = run(corpus, "What does the pruning study investigate as an optimization strategy?", FakeLLM([plain]))
+    assert_grounded(corpus, ok)
+    assert not ok.refused and ok.unsupported == []
 
 
 def test_fake_named_papers_are_found_by_title(corpus: Corpus) -> None:
