@@ -27,9 +27,10 @@ class PaperQA:
                  embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings()
         self.embedder = embedder or Embedder(self.settings.embed)
-        if rebuild:
-            drop_store(self.settings.store)
+        previous = drop_store(self.settings.store) if rebuild else 0
         self.store = PaperStore(self.settings.store, self.embedder.name, self.embedder.dim)
+        if rebuild:
+            self.store.continue_generation(previous)
         self.retriever = Retriever(self.store, self.embedder, self.settings.retrieval)
         self.sentence_vectors = SentenceVectors(self.embedder, Path(self.settings.store.home) / "sentence_vectors")
         self._llm = llm

@@ -14,11 +14,13 @@ and always receives our vectors.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
@@ -54,6 +56,7 @@ class ChunkHit:
 
 
 EXACT_SEARCH_CHUNKS = 5000
+T = TypeVar("T")
 
 
 def chroma_client(settings: StoreSettings):  # type: ignore[no-untyped-def]
@@ -81,6 +84,28 @@ def chroma_client(settings: StoreSettings):  # type: ignore[no-untyped-def]
         raise StoreError(f"Cannot open the store at {path} (PAPERQA_HOME): {exc}") from exc
 
 
+def _missing_collection(exc: Exception) -> bool:
+    return type(exc).__name__ in ("NotFoundError", "InvalidCollectionException") or "does not exist" in str(exc)
+
+
+def _reopens(method: Callable[..., T]) -> Callable[..., T]:
+    """Why: another process (`paperqa ingest --rebuild`) may delete and recreate the collections while this one
+    has them open; Chroma then says the old ones do not exist. Reopen them by name and read again, once."""
+
+    @functools.wraps(method)
+    def wrapper(self: PaperStore, *args: object, **kwargs: object) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if not _missing_collection(exc):
+                raise
+            with self._lock:
+                self._open()
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class PaperStore:
     """Papers and their chunk vectors in Chroma, with the embedder they were made with."""
 
@@ -90,8 +115,11 @@ class PaperStore:
         self.dim = dim
         self.client = chroma_client(settings)
         self._lock = threading.RLock()
-        name = settings.collection
-        meta = {"embedder": embedder_name, "dim": dim, "paperqa": 1}
+        self._open()
+
+    def _open(self) -> None:
+        name = self.settings.collection
+        meta = {"embedder": self.embedder_name, "dim": self.dim, "paperqa": 1}
         try:
             self.chunks = self._collection(f"{name}_chunks", meta)
             self.papers = self._collection(f"{name}_papers", meta)
@@ -122,6 +150,7 @@ class PaperStore:
                 "PAPERQA_EMBED_MODEL back.")
 
     # --- generation -------------------------------------------------------------------------
+    @_reopens
     def state(self) -> tuple[int, bool]:
         """(generation, dirty). Dirty: a write began and no bump_generation has closed it yet (or it crashed)."""
         got = self.meta.get(ids=["state"], include=["metadatas"])
@@ -145,6 +174,13 @@ class PaperStore:
             if not dirty:
                 self._set_state(gen, True)
 
+    def continue_generation(self, previous: int) -> None:
+        """After a rebuild: start above the dropped store's generation."""
+        with self._lock:
+            gen, dirty = self.state()
+            if gen <= previous:
+                self._set_state(previous + 1, dirty)
+
     def bump_generation(self) -> int:
         """Close a change: a new generation, clean."""
         with self._lock:
@@ -153,12 +189,15 @@ class PaperStore:
             return gen
 
     # --- reads ------------------------------------------------------------------------------
+    @_reopens
     def count_papers(self) -> int:
         return self.papers.count()
 
+    @_reopens
     def count_chunks(self) -> int:
         return self.chunks.count()
 
+    @_reopens
     def stored_hashes(self) -> dict[str, str]:
         """paper_id -> content hash of every complete paper."""
         out: dict[str, str] = {}
@@ -179,6 +218,7 @@ class PaperStore:
                 return
             offset += page
 
+    @_reopens
     def get_papers(self, paper_ids: Sequence[str]) -> dict[str, StoredPaper]:
         """The complete papers among `paper_ids` (missing ones are simply absent)."""
         if not paper_ids:
@@ -187,6 +227,7 @@ class PaperStore:
         return {pid: _stored_paper(pid, doc, meta)
                 for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
 
+    @_reopens
     def list_papers(self) -> list[StoredPaper]:
         papers: list[StoredPaper] = []
         offset = 0
@@ -199,6 +240,7 @@ class PaperStore:
             offset += 5000
         return sorted(papers, key=lambda p: p.title.lower())
 
+    @_reopens
     def all_chunks(self) -> tuple[list[str], list[str], list[str]]:
         """(chunk ids, paper ids, texts) of every chunk, for building the lexical index."""
         ids: list[str] = []
@@ -215,6 +257,7 @@ class PaperStore:
             offset += 5000
         return ids, pids, texts
 
+    @_reopens
     def dense_search(self, query_vec: np.ndarray, n: int) -> list[ChunkHit]:
         """Nearest chunks by cosine similarity, best first.
 
@@ -292,21 +335,29 @@ class PaperStore:
             self.chunks.delete(where={"paper_id": {"$in": sorted(orphans)}})
             return before - self.chunks.count()
 
-    def drop(self) -> None:
-        """Delete every collection of this store (for --rebuild)."""
+    def drop(self) -> int:
+        """Delete every collection of this store (for --rebuild); returns its generation."""
         with self._lock:
-            drop_store(self.settings)
+            return drop_store(self.settings)
 
 
-def drop_store(settings: StoreSettings) -> None:
+def drop_store(settings: StoreSettings) -> int:
     """Delete every collection of a store (for --rebuild), without opening it: a store built with another
-    embedder must be droppable too."""
+    embedder must be droppable too. Returns the dropped store's generation, so the new one can count on from it
+    (a process still holding the old BM25 index must see a new generation, not the same number again)."""
     client = chroma_client(settings)
+    generation = 0
+    try:
+        got = client.get_collection(f"{settings.collection}_meta").get(ids=["state"], include=["metadatas"])
+        generation = int((got["metadatas"][0] or {}).get("generation", 0)) if got["ids"] else 0
+    except Exception:  # noqa: BLE001 - no store yet
+        pass
     for suffix in ("_chunks", "_papers", "_meta"):
         try:
             client.delete_collection(f"{settings.collection}{suffix}")
         except Exception:  # noqa: BLE001 - absent is fine
             pass
+    return generation
 
 
 def _paper_meta(p: Paper, n_chunks: int) -> dict[str, object]:

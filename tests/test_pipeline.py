@@ -121,9 +121,12 @@ def test_changed_abstract_replaces_that_papers_chunks(tmp_path: Path, qa_factory
 
 
 def test_rebuild_starts_over(settings: Settings, qa_factory: Callable[..., PaperQA]) -> None:
-    qa_factory().ingest(GOOD_FILES)
+    first = qa_factory()
+    first.ingest(GOOD_FILES)
+    before = first.store.generation()
     rebuilt = qa_factory(rebuild=True)
-    assert (rebuilt.store.count_papers(), rebuilt.store.count_chunks(), rebuilt.store.generation()) == (0, 0, 0)
+    assert (rebuilt.store.count_papers(), rebuilt.store.count_chunks()) == (0, 0)
+    assert rebuilt.store.generation() > before  # counts on, so no old BM25 index passes for the new store's
     report = rebuilt.ingest([GOOD / "seed.txt"])
     assert report.added == 2 and report.papers_total == 2
     assert {p.title for p in qa_factory().papers()} == {KNOWN, "Sparse Attention for Protein Contact Prediction"}
@@ -317,3 +320,26 @@ def test_store_settings_home_is_used(tmp_path: Path, embedder: Embedder) -> None
     qa.ingest([GOOD / "seed.txt"])
     assert (home / "chroma").is_dir() and lexical_index_dir(qa.store).is_dir()
     assert lexical_index_dir(qa.store).is_relative_to(home)
+
+
+def test_open_reader_survives_a_rebuild_by_another_process(tmp_path: Path, qa_factory: Callable[..., PaperQA]) -> None:
+    """A chat that stays open while `paperqa ingest --rebuild` runs elsewhere: its collections are deleted and
+    recreated under it. It must read the new store (not fail with "collection does not exist"), and its cached
+    BM25 index must not pass for the new store's, which is why the generation keeps counting up."""
+    v1 = write_jsonl(tmp_path / "v1.jsonl",
+                     ("Perovskite Stability Study", "A zeolite coating keeps perovskite solar cells stable."),
+                     ("Ocean Wave Height Prediction", "We predict ocean wave heights from buoy records."))
+    reader = qa_factory()
+    reader.ingest([v1])
+    assert reader.retriever.retrieve("perovskite solar cells", k=1).hits[0].title == "Perovskite Stability Study"
+    gen_before = reader.store.generation()
+
+    v2 = write_jsonl(tmp_path / "v2.jsonl",
+                     ("Glacier Melt Forecasting", "We forecast glacier melt in the Alps from weather station data."))
+    qa_factory(rebuild=True).ingest([v2])
+
+    assert [p.title for p in reader.papers()] == ["Glacier Melt Forecasting"]
+    assert reader.store.generation() > gen_before
+    hits = reader.retriever.retrieve("glacier melt", k=5).hits
+    assert [h.title for h in hits] == ["Glacier Melt Forecasting"]
+    assert reader.retriever.lexical().search("perovskite", 5) == []  # the old BM25 index is not reused
