@@ -418,7 +418,8 @@ class AnswerEngine:
         usable = [e for e in evidence if not e.suspicious]
         if not usable:
             return prompts.REFUSAL, []
-        if max(relevance(h, evidence) for h in retrieval.hits) < self.settings.min_relevance:
+        if (max(relevance(h, evidence) for h in retrieval.hits) < self.settings.min_relevance
+                and max(e.sim for e in usable) < self.settings.sentence_relevance):
             return prompts.REFUSAL, []
         terms = [t for t in key_terms(query) if not _common_acronym(t)]
         covering = {h.paper_id for h in retrieval.hits}

@@ -138,8 +138,12 @@ class AnswerSettings(BaseSettings):
 
     evidence_sentences: int = Field(4, ge=1, le=30, description="Abstract sentences given to the model "
                                     "(PAPERQA_EVIDENCE_SENTENCES).")
-    min_relevance: float = Field(0.35, ge=0, le=1, description="Below this cosine between question and best "
-                                 "evidence sentence, the answer is a refusal (PAPERQA_MIN_RELEVANCE).")
+    min_relevance: float = Field(0.35, ge=0, le=1, description="Below this cosine between question and every "
+                                 "retrieved paper's best chunk, the answer is a refusal, unless one sentence is "
+                                 "PAPERQA_SENTENCE_RELEVANCE close (PAPERQA_MIN_RELEVANCE).")
+    sentence_relevance: float = Field(
+        0.7, ge=0, le=1, description="A retrieved sentence this close to the question keeps it from the weak-retrieval "
+        "refusal: one fact in a long abstract dilutes the chunk's cosine (PAPERQA_SENTENCE_RELEVANCE).")
     min_support: float = Field(0.5, ge=0, le=1, description="Share of an answer sentence's content words that "
                                "its cited sentence must contain (PAPERQA_MIN_SUPPORT).")
     min_focus_coverage: float = Field(

@@ -461,6 +461,26 @@ def test_fake_superlative_claim_needs_a_superlative_source(corpus: Corpus) -> No
     assert not ok.refused and ok.unsupported == []
 
 
+def test_fake_close_sentence_overrides_weak_chunk_relevance(corpus: Corpus) -> None:
+    """One fact in a long abstract dilutes the chunk's cosine; a retrieved sentence that close to the question keeps
+    it from the weak-retrieval refusal. With every chunk below min_relevance, only the sentence gate decides."""
+    qa = corpus.qa
+    question = "On the ImageNet-256 benchmark, what FID score does RAR achieve?"
+    evidence = qa.engine.rank_evidence(qa.retriever.retrieve(question, k=5))
+    assert max(e.sim for e in evidence) >= 0.7
+
+    def engine(sentence_relevance: float) -> AnswerEngine:
+        return AnswerEngine(qa.retriever, qa.embedder, FakeLLM([RAR_CLAIM]),
+                            AnswerSettings(min_relevance=0.99, sentence_relevance=sentence_relevance), qa.settings.llm,
+                            qa.settings.retrieval)
+
+    kept = engine(0.7).ask(question)
+    assert_grounded(corpus, kept)
+    assert not kept.refused and "1.48" in kept.answer
+    refused = engine(1.0).ask(question)
+    assert refused.refused and refused.citations == []
+
+
 def test_fake_named_papers_are_found_by_title(corpus: Corpus) -> None:
     retrieve = corpus.qa.retriever.retrieve
     tnt_q = "What top-1 ImageNet accuracy does Transformer iN Transformer (TNT) achieve?"
