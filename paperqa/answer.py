@@ -99,7 +99,8 @@ class Token:
 # --- text analysis -----------------------------------------------------------------------------
 
 _WORD = re.compile(r"[A-Za-z0-9α-ωΑ-Ω]+(?:[.\-][A-Za-z0-9α-ωΑ-Ω]+)*%?")
-_NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
+_NUMBER = re.compile(r"(?<![A-Za-z0-9])\d+(?:[.,]\d+)*")
+_URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
 _CITE_MARK = re.compile(r"\s*\[\s*\d+(?:\s*[,\-–]\s*\d+)*\s*\]")
 _GENERIC = frozenset("""paper papers work approach method methods model models propose proposed present presents
 introduce introduces introduced new novel result results show shows shown achieve achieves achieved also well
@@ -122,8 +123,9 @@ _SUSPICIOUS = re.compile(
 _LIST_Q = re.compile(r"^\s*(which|what)\s+(other\s+)?(papers|works|studies|articles|methods|approaches|models)\b|"
                      r"\blist\s+(all\s+|the\s+)?(papers|works|studies)\b|\b(any|all|several)\s+papers\b|"
                      r"\bpapers\s+(here\s+)?(that|which|about|on)\b", re.IGNORECASE)
-_METRIC = (r"fid|fvd|accuracy|score|percentage|number|speed-?up|bleu|wer|error|size|fraction|ratio|rate|perplexity|"
-           r"f1|auc|precision|recall|latency|throughput|flops|bits-per-\w+|win\s+rate")
+_METRIC = (r"fid|fvd|accuracy|score|percentage|number|speed-?up|bleu|wer|cer|error|size|fraction|ratio|rate|perplexity|"
+           r"f1|auc|auroc|precision|recall|latency|throughput|flops|bits-per-\w+|win\s+rate|pq|miou|m?ap|psnr|ssim|"
+           r"lpips|rouge(-\w+)?|meteor|cider|mae|mse|rmse|exact\s+match|elo|ppl")
 _NUMERIC_Q = re.compile(
     r"\b(how\s+(many|much|fast|large|big|long|often)|by\s+how\s+much|of\s+what\s+size|"
     r"(by|with)\s+what\s+(margin|factor|amount|percentage)|"
@@ -134,7 +136,8 @@ _NUMERIC_Q = re.compile(
 # Asks for a named thing that is not a paper: the answer must name something the question doesn't.
 _NAME_Q = re.compile(r"\b(which|what)\s+(?:[\w-]+\s+){0,2}?(datasets?|algorithms?|compan(y|ies)|(research\s+)?groups?|"
                      r"organi[sz]ations?|institutions?|optimi[sz]ers?|librar(y|ies)|baselines?|metrics?|languages?|"
-                     r"tokenizers?)\b", re.IGNORECASE)
+                     r"tokenizers?|classifiers?|famil(y|ies))\b|\bwhat\s+is\s+the\s+name\s+of\b|"
+                     r"\bwhat\s+(is|was|are|were)\s+[\w\s-]{1,40}\s+called\b", re.IGNORECASE)
 _IDENTIFY_Q = re.compile(r"^\s*(which|what)\s+(paper|work|study|article|method|model|framework|system|approach|"
                          r"architecture|benchmark|dataset|technique)\b|\bwhat\s+is\s+the\s+name\s+of\b|"
                          r"\bwhich\s+paper\b|\bname\s+the\s+(paper|method|model)\b", re.IGNORECASE)
@@ -157,7 +160,8 @@ def content_roots(text: str) -> set[str]:
 
 
 def numbers(text: str) -> set[str]:
-    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+    """The numbers a text states; digits inside a name ('sh33') or a link are not numbers it states."""
+    return {n.replace(",", "") for n in _NUMBER.findall(_URL.sub(" ", text))}
 
 
 def key_terms(text: str, skip_first: bool = True) -> list[str]:

@@ -22,6 +22,7 @@ from paperqa.answer import (
     _squash,
     named_papers,
     new_names,
+    numbers,
     relevance,
     restates,
     term_in,
@@ -479,6 +480,26 @@ def test_fake_close_sentence_overrides_weak_chunk_relevance(corpus: Corpus) -> N
     assert not kept.refused and "1.48" in kept.answer
     refused = engine(1.0).ask(question)
     assert refused.refused and refused.citations == []
+
+
+def test_numbers_skip_links_and_digits_inside_names() -> None:
+    assert numbers("The code is available at: https://github.com/sajjad-sh33/ViT-P.") == set()
+    assert numbers("54.0 PQ on ADE20K, 1,000 steps, GPT-4 and ImageNet-256") == {"54.0", "1000", "4", "256"}
+
+
+VITP_Q = "What PQ does ViT-P achieve on ADE20K panoptic segmentation?"
+
+
+def test_fake_numeric_question_answered_by_a_link_is_refused(corpus: Corpus) -> None:
+    """A code-release sentence is true and on topic, but the digits in its URL are not the PQ asked for."""
+    assert _NUMERIC_Q.search(VITP_Q)
+    _, ans = run(corpus, VITP_Q, FakeLLM(["The code and pretrained models are available at: "
+                                          "https://github.com/sajjad-sh33/ViT-P."]))
+    assert_grounded(corpus, ans)
+    assert ans.refused
+    _, ok = run(corpus, VITP_Q, FakeLLM(["ViT-P achieves 54.0 PQ on ADE20K panoptic segmentation."]))
+    assert_grounded(corpus, ok)
+    assert not ok.refused and "54.0" in ok.answer
 
 
 def test_fake_named_papers_are_found_by_title(corpus: Corpus) -> None:
