@@ -90,6 +90,19 @@ def without_timings(ans: Answer) -> dict[str, object]:
 # --- FakeLLM: attribution --------------------------------------------------------------------------------------------
 
 
+def refused_but_control_answered(corpus: Corpus, question: str, draft: str, control_q: str,
+                                 control_draft: str) -> Answer:
+    """A guard test's two halves: the draft is refused for `question`, and the control (another question or
+    draft) is answered, so the guard, not something else, makes the refusal. Returns the control's answer."""
+    _, ans = run(corpus, question, FakeLLM([draft]))
+    assert_grounded(corpus, ans)
+    assert ans.refused and ans.citations == []
+    _, ok = run(corpus, control_q, FakeLLM([control_draft]))
+    assert_grounded(corpus, ok)
+    assert not ok.refused
+    return ok
+
+
 def test_fake_supported_sentence_is_cited_with_the_right_quote(corpus: Corpus) -> None:
     fake = FakeLLM(["RAR achieves an FID score of 1.48 on the ImageNet-256 benchmark."])
     _, ans = run(corpus, RAR_Q, fake)
@@ -435,12 +448,9 @@ def test_fake_question_asking_for_a_name_answered_without_one_is_refused(corpus:
     """'Which clustering algorithm…' answered by a true sentence that names no algorithm is a refusal; the same
     sentence answers a question that asks for no name."""
     assert _NAME_Q.search(BERTOPIC_Q) and not new_names(BERTOPIC_CLAIM, BERTOPIC_Q)
-    _, ans = run(corpus, BERTOPIC_Q, FakeLLM([BERTOPIC_CLAIM]))
-    assert_grounded(corpus, ans)
-    assert ans.refused
-    _, ok = run(corpus, "How does BERTopic find topics?", FakeLLM([BERTOPIC_CLAIM]))
-    assert_grounded(corpus, ok)
-    assert not ok.refused and "BERTopic" in ok.citations[0].title
+    ok = refused_but_control_answered(corpus, BERTOPIC_Q, BERTOPIC_CLAIM, "How does BERTopic find topics?",
+                                      BERTOPIC_CLAIM)
+    assert "BERTopic" in ok.citations[0].title
     assert new_names("BERTopic clusters embeddings with HDBSCAN.", BERTOPIC_Q) == ["HDBSCAN"]
 
 
@@ -493,13 +503,10 @@ VITP_Q = "What PQ does ViT-P achieve on ADE20K panoptic segmentation?"
 def test_fake_numeric_question_answered_by_a_link_is_refused(corpus: Corpus) -> None:
     """A code-release sentence is true and on topic, but the digits in its URL are not the PQ asked for."""
     assert _NUMERIC_Q.search(VITP_Q)
-    _, ans = run(corpus, VITP_Q, FakeLLM(["The code and pretrained models are available at: "
-                                          "https://github.com/sajjad-sh33/ViT-P."]))
-    assert_grounded(corpus, ans)
-    assert ans.refused
-    _, ok = run(corpus, VITP_Q, FakeLLM(["ViT-P achieves 54.0 PQ on ADE20K panoptic segmentation."]))
-    assert_grounded(corpus, ok)
-    assert not ok.refused and "54.0" in ok.answer
+    ok = refused_but_control_answered(corpus, VITP_Q, "The code and pretrained models are available at: "
+                                      "https://github.com/sajjad-sh33/ViT-P.", VITP_Q,
+                                      "ViT-P achieves 54.0 PQ on ADE20K panoptic segmentation.")
+    assert "54.0" in ok.answer
 
 
 def test_fake_named_papers_are_found_by_title(corpus: Corpus) -> None:
@@ -516,12 +523,9 @@ def test_fake_question_naming_a_paper_is_answered_from_that_paper_only(corpus: C
     """The named paper's abstract gives no parameter count; a sibling paper's '20B parameters' must not answer it."""
     claim = "The transformer is scaled up to 20B parameters."
     named_q = "How many parameters does the autoregressive transformer in Zero-Shot Text-to-Image Generation have?"
-    _, ans = run(corpus, named_q, FakeLLM([claim]))
-    assert_grounded(corpus, ans)
-    assert ans.refused
-    _, other = run(corpus, "How many parameters does the Parti text-to-image transformer have?", FakeLLM([claim]))
-    assert_grounded(corpus, other)
-    assert not other.refused and "20B" in other.citations[0].quote
+    other = refused_but_control_answered(corpus, named_q, claim,
+                                         "How many parameters does the Parti text-to-image transformer have?", claim)
+    assert "20B" in other.citations[0].quote
 
 
 # --- the real default model ------------------------------------------------------------------------------------------
