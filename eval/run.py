@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from eval.check_citations import SENTENCE_CITING, abstract_sentences, check_rows
 from eval.metrics import metrics_from_rows, question_scores
 from eval.systems import SYSTEMS, ReplayCacheLLM, System, SystemOutput, build_systems
 from paperqa.errors import PaperQAError, QuestionError
@@ -346,6 +347,11 @@ def render_report(metrics: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
               + (" (plus the --llm system's own backend)" if any(s.startswith("paperqa-") for s in systems) else ""),
               f"- store: {meta.get('store', {}).get('papers', '?')} papers, {meta.get('store', {}).get('chunks', '?')}"
               f" chunks, embedder {meta.get('store', {}).get('embedder', '?')}"]
+    checked = check_rows(rows, abstract_sentences())
+    lines.append("- citations checked against the corpus (`python eval/check_citations.py RUN_DIR`): " + "; ".join(
+        f"{s} {c['citations']} cited, {c['not_retrieved']} not a retrieved paper"
+        + (f", {c['not_a_sentence']} not a sentence of the cited abstract" if s in SENTENCE_CITING else "")
+        for s, c in checked.items()))
     cache = meta.get("llm_cache")
     if cache:
         lines.append(f"- LLM replay cache: {cache['hits']} identical prompts replayed, {cache['misses']} generated; "
