@@ -367,19 +367,10 @@ class AnswerEngine:
         t3 = time.perf_counter()
         text, citations, unsupported, mode = self.attribute(draft, query, evidence, on_topic)
         timings["attribute"] = (time.perf_counter() - t3) * 1000
-        refused = not citations
-        if refused:
-            text = self.refusal_text(prompts.REFUSAL, retrieval.hits)
-            mode = "refused"
-        elif self.off_focus(query, retrieval, evidence, citations):
-            text, citations, refused, mode = self.refusal_text(prompts.REFUSAL_OFF_FOCUS, retrieval.hits), [], True, \
-                "refused"
-        elif _NUMERIC_Q.search(query) and not numbers(_CITE_MARK.sub("", text)) - numbers(query):
-            # Asked for a number, got none beyond the question's own ("16x16" in "An Image is Worth 16x16 Words").
-            text, citations, refused, mode = self.refusal_text(prompts.REFUSAL, retrieval.hits), [], True, "refused"
-        elif _NAME_Q.search(query) and not new_names(citations[0].quote if mode == "extractive" else text, query):
-            # Asked which algorithm / dataset / company, got a sentence that names none beyond the question's own.
-            text, citations, refused, mode = self.refusal_text(prompts.REFUSAL, retrieval.hits), [], True, "refused"
+        reason = self.post_check(query, retrieval, evidence, text, citations, mode)
+        refused = reason is not None
+        if reason is not None:
+            text, citations, mode = self.refusal_text(reason, retrieval.hits), [], "refused"
         yield finish(Answer(answer=text, refused=refused, citations=citations, timings_ms={}, mode=mode,
                             unsupported=unsupported, draft=draft, prompt_tokens=prompt_tokens,
                             completion_tokens=completion_tokens, **base))
@@ -440,6 +431,22 @@ class AnswerEngine:
         if _NUMERIC_Q.search(query) and not any(numbers(e.text) for e in on_topic[: self.settings.evidence_sentences]):
             return prompts.REFUSAL, []
         return None, on_topic
+
+    def post_check(self, query: str, retrieval: Retrieval, evidence: list[Evidence], text: str,
+                   citations: list[Citation], mode: str) -> str | None:
+        """A refusal reason when the attributed answer does not answer the question, though each sentence of it
+        is supported."""
+        if not citations:
+            return prompts.REFUSAL
+        if self.off_focus(query, retrieval, evidence, citations):
+            return prompts.REFUSAL_OFF_FOCUS
+        if _NUMERIC_Q.search(query) and not numbers(_CITE_MARK.sub("", text)) - numbers(query):
+            # Asked for a number, got none beyond the question's own ("16x16" in "An Image is Worth 16x16 Words").
+            return prompts.REFUSAL
+        if _NAME_Q.search(query) and not new_names(citations[0].quote if mode == "extractive" else text, query):
+            # Asked which algorithm / dataset / company, got a sentence that names none beyond the question's own.
+            return prompts.REFUSAL
+        return None
 
     def focus(self, question: str, hit: PaperHit, evidence: list[Evidence]) -> tuple[float, float]:
         """How much a paper is about the question: (IDF-weighted share of the question's terms found in its title

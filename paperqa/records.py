@@ -63,6 +63,11 @@ class Chunk:
         return f"{self.paper_id}#{self.index}"
 
 
+def chunk_paper_id(chunk_id: str) -> str:
+    """The paper a chunk id belongs to (the inverse of `Chunk.chunk_id`), so a search need not fetch metadata."""
+    return chunk_id.rsplit("#", 1)[0]
+
+
 _ARXIV_RE = re.compile(r"(?:arxiv:)?(\d{4}\.\d{4,5})(?:v\d+)?$|(?:arxiv:)?([a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?$",
                        re.IGNORECASE)
 

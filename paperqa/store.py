@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from paperqa.errors import EmbedderMismatchError, StoreError
-from paperqa.records import Chunk, Paper, SourceRef
+from paperqa.records import Chunk, Paper, SourceRef, chunk_paper_id
 from paperqa.settings import StoreSettings
 
 WRITE_BATCH = 1000  # records per Chroma call; well under Chroma's max batch size
@@ -271,7 +271,7 @@ class PaperStore:
             return []
         wanted = total if total <= EXACT_SEARCH_CHUNKS else min(max(4 * n, 100), total)
         res = self.chunks.query(query_embeddings=[query_vec.tolist()], n_results=wanted, include=["distances"])
-        hits = [ChunkHit(cid, cid.rsplit("#", 1)[0], 1.0 - float(dist))
+        hits = [ChunkHit(cid, chunk_paper_id(cid), 1.0 - float(dist))
                 for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True)]
         hits.sort(key=lambda h: (-h.similarity, h.chunk_id))
         return hits[:n]

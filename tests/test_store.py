@@ -186,7 +186,9 @@ def test_dense_search_is_exact_on_the_bundled_corpus(corpus: Corpus, monkeypatch
         exact = [ids[i] for i in sorted(range(len(ids)), key=lambda i: (-sims[i], ids[i]))[:40]]
         hits = store.dense_search(vec, 40)
         assert [h.chunk_id for h in hits] == exact
-        assert all(h.paper_id == h.chunk_id.rsplit("#", 1)[0] for h in hits)
+        stored = store.chunks.get(ids=[h.chunk_id for h in hits], include=["metadatas"])
+        paper_of = {cid: m["paper_id"] for cid, m in zip(stored["ids"], stored["metadatas"], strict=True)}
+        assert all(h.paper_id == paper_of[h.chunk_id] for h in hits)  # the id-derived paper is the stored one
     # a store above the limit searches wider than asked and still returns the n nearest, best first
     monkeypatch.setattr(store_module, "EXACT_SEARCH_CHUNKS", 10)
     hits = store.dense_search(corpus.qa.embedder.encode(questions[:1])[0], 40)
