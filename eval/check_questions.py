@@ -30,13 +30,20 @@ REQUIRED_KEYS: dict[str, type] = {
     "answer": str,
     "must_include": list,
 }
-SPLITS = ("dev", "test")
+SPLITS = ("dev", "test", "blind")
+# The project's own set (dev/test halves) and a blind set (split "blind", written without seeing the engine) have
+# their own floors: the blind set must cover every kind a researcher asks.
 MIN_COUNTS: dict[str, int] = {"fact": 25, "identify": 15, "multi": 12, "unanswerable": 12, "paraphrase": 12}
-TYPES = tuple(MIN_COUNTS)
+BLIND_MIN_COUNTS: dict[str, int] = {"fact": 15, "identify": 10, "multi": 10, "unanswerable": 20, "paraphrase": 12,
+                                    "explain": 15, "compare": 12, "yesno": 12}
+TYPES = ("fact", "identify", "multi", "unanswerable", "paraphrase", "explain", "compare", "yesno")
 MIN_TOTAL = 90
-SINGLE_GOLD_TYPES = ("fact", "identify", "paraphrase")
+BLIND_MIN_TOTAL = 120
+SINGLE_GOLD_TYPES = ("fact", "identify", "paraphrase", "explain")
 MULTI_GOLD_RANGE = (2, 6)
-ID_RE = re.compile(r"^q\d{3,}$")
+COMPARE_GOLD_RANGE = (1, 2)  # two papers, or one paper that sets its method against another
+YES_NO = ("Yes", "No")
+ID_RE = re.compile(r"^[qb]\d{3,}$")
 HEADER_LINES = 2
 
 # Words too common to count as "keyword overlap" between a paraphrase question and its gold title.
@@ -193,8 +200,18 @@ def _check_content(row: dict[str, object], where: str, corpus: dict[str, str]) -
     if qtype == "multi" and not MULTI_GOLD_RANGE[0] <= len(gold) <= MULTI_GOLD_RANGE[1]:
         problems.append(f"{where}: multi question needs {MULTI_GOLD_RANGE[0]}-{MULTI_GOLD_RANGE[1]} gold titles, "
                         f"has {len(gold)}")
-    if qtype in ("fact", "identify", "paraphrase") and not must:
+    if qtype == "compare" and not COMPARE_GOLD_RANGE[0] <= len(gold) <= COMPARE_GOLD_RANGE[1]:
+        problems.append(f"{where}: compare question needs 1-2 gold titles, has {len(gold)}")
+    if qtype == "yesno" and not 1 <= len(gold) <= 2:
+        problems.append(f"{where}: yesno question needs 1-2 gold titles, has {len(gold)}")
+    if qtype in ("fact", "identify", "paraphrase", "explain", "yesno") and not must:
         problems.append(f"{where}: {qtype} question needs at least one must_include string")
+    if qtype == "compare" and len(must) < 2:
+        problems.append(f"{where}: compare question needs a must_include string for each side")
+    if qtype == "yesno":
+        if not must or must[0] not in YES_NO:
+            problems.append(f"{where}: a yesno question's first must_include must be 'Yes' or 'No'")
+        must = must[1:]
     abstracts = [corpus[t].lower() for t in gold if t in corpus]
     if abstracts:
         for m in must:
@@ -237,12 +254,16 @@ def check(path: str | Path = DEFAULT_QUESTIONS, corpus_path: str | Path = DEFAUL
         if not schema_problems:
             problems += _check_content(row, where, corpus)
     table = count_table(rows)
-    if len(rows) < MIN_TOTAL:
-        problems.append(f"only {len(rows)} questions, need at least {MIN_TOTAL}")
-    for qtype, minimum in MIN_COUNTS.items():
+    blind = bool(rows) and all(r.get("split") == "blind" for r in rows)
+    if not blind and any(r.get("split") == "blind" for r in rows):
+        problems.append("a blind set is a file of its own: do not mix split 'blind' with dev/test rows")
+    minimum_total, minimums = (BLIND_MIN_TOTAL, BLIND_MIN_COUNTS) if blind else (MIN_TOTAL, MIN_COUNTS)
+    if len(rows) < minimum_total:
+        problems.append(f"only {len(rows)} questions, need at least {minimum_total}")
+    for qtype, minimum in minimums.items():
         if table[qtype]["total"] < minimum:
             problems.append(f"type '{qtype}' has {table[qtype]['total']} questions, need at least {minimum}")
-        for split in SPLITS:
+        for split in (("blind",) if blind else ("dev", "test")):
             if table[qtype][split] == 0:
                 problems.append(f"split '{split}' has no '{qtype}' question")
     return problems
@@ -250,12 +271,12 @@ def check(path: str | Path = DEFAULT_QUESTIONS, corpus_path: str | Path = DEFAUL
 
 def format_table(rows: list[dict[str, object]]) -> str:
     table = count_table(rows)
-    lines = [f"{'type':<14}{'dev':>6}{'test':>6}{'total':>7}"]
+    lines = [f"{'type':<14}{'dev':>6}{'test':>6}{'blind':>7}{'total':>7}"]
     for qtype in TYPES:
         c = table[qtype]
-        lines.append(f"{qtype:<14}{c['dev']:>6}{c['test']:>6}{c['total']:>7}")
-    lines.append(f"{'all':<14}{sum(table[t]['dev'] for t in TYPES):>6}"
-                 f"{sum(table[t]['test'] for t in TYPES):>6}{sum(table[t]['total'] for t in TYPES):>7}")
+        lines.append(f"{qtype:<14}{c['dev']:>6}{c['test']:>6}{c['blind']:>7}{c['total']:>7}")
+    lines.append(f"{'all':<14}" + "".join(f"{sum(table[t][s] for t in TYPES):>{w}}"
+                                            for s, w in (("dev", 6), ("test", 6), ("blind", 7), ("total", 7))))
     return "\n".join(lines)
 
 

@@ -93,16 +93,26 @@ def _fold(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def answer_correct(answer: str, must_include: Sequence[str], refused: bool = False) -> bool | None:
+_VERDICT = re.compile(r"\W*(yes|no)\b", re.IGNORECASE)
+
+
+def answer_correct(answer: str, must_include: Sequence[str], refused: bool = False, qtype: str = "") -> bool | None:
     """All must_include strings occur in the answer (case-insensitive). None when nothing is required.
 
     A refusal is never correct: paperqa's refusal lists the closest titles, which may contain the string.
+    A yes/no question's first must_include is its verdict, which must be the answer's first word: a bare
+    substring test would find "no" in "not" or "novel".
     """
     if not must_include:
         return None
     if refused:
         return False
     text = _fold(answer)
+    if qtype == "yesno" and must_include[0].lower() in ("yes", "no"):
+        verdict = _VERDICT.match(answer)
+        if verdict is None or verdict.group(1).lower() != must_include[0].lower():
+            return False
+        must_include = must_include[1:]
     return all(_fold(m) in text for m in must_include)
 
 
@@ -293,7 +303,8 @@ def question_scores(row: Mapping[str, Any]) -> dict[str, float | bool | None]:
         s["mrr"] = reciprocal_rank(ranked, gold)
         s["ndcg@10"] = ndcg_at_k(ranked, {g: 1.0 for g in gold}, K_NDCG)
         s["recall@10"] = recall_at_k(ranked, gold, K_RECALL)
-        s["correct"] = answer_correct(str(row.get("answer", "")), list(row.get("must_include") or []), refused)
+        s["correct"] = answer_correct(str(row.get("answer", "")), list(row.get("must_include") or []), refused,
+                                      str(row.get("type", "")))
         s["citation_precision"] = citation_precision(cited_titles, gold)
         s["citation_recall"] = citation_recall(cited_titles, gold)
     if not refused and not row.get("error"):
