@@ -228,7 +228,7 @@ class PaperQAUI:
                     draft += event.text
                     messages[-1] = {"role": "assistant", "content": drafting_html(draft)}
                     yield [dict(m) for m in messages], gr.skip(), gr.skip(), "", state, gr.skip()
-                else:
+                elif isinstance(event, Answer):
                     answer = event
         except PaperQAError as exc:
             messages[-1] = {"role": "assistant", "content": _notice(str(exc))}

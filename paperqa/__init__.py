@@ -4,14 +4,14 @@
     qa = PaperQA()                             # settings from PAPERQA_* environment variables
     qa.ingest(["data/trending-papers-274-abstracts.txt"])   # -> IngestReport
     ans = qa.ask("What FID does RAR reach on ImageNet-256?") # -> Answer
-    for event in qa.stream("..."): ...         # Token events, then the final Answer
+    for event in qa.stream("..."): ...         # Progress, verified Token events, then the Answer
     chat = qa.chat(); chat.ask("q1"); chat.ask("what dataset did it use?")
 """
 
 from paperqa.settings import Settings  # noqa: I001 - first: sets the offline environment variables
 
-from paperqa.answer import Answer, ChatSession, Citation, Source, Token
+from paperqa.answer import Answer, ChatSession, Citation, Progress, Source, Token
 from paperqa.api import PaperQA
 from paperqa.errors import PaperQAError
 
-__all__ = ["Answer", "ChatSession", "Citation", "PaperQA", "PaperQAError", "Settings", "Source", "Token"]
+__all__ = ["Answer", "ChatSession", "Citation", "PaperQA", "PaperQAError", "Progress", "Settings", "Source", "Token"]

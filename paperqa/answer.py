@@ -72,12 +72,16 @@ class Answer:
     draft: str = ""  # the model's raw text, before attribution
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # The best sentence of each closest paper, so a refusal (or a partial answer) shows the reader what was
+    # found and lets them judge; not citations: nothing in the answer text rests on them.
+    closest: list[Citation] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["citations"] = [{k: c[k] for k in ("n", "paper_id", "title", "quote", "start", "end")}
                           for c in d["citations"]]
         d["sources"] = [{k: s[k] for k in ("rank", "paper_id", "title", "score")} for s in d["sources"]]
+        d["closest"] = [{k: c[k] for k in ("n", "paper_id", "title", "quote", "start", "end")} for c in d["closest"]]
         return d
 
     def references_markdown(self) -> str:
@@ -91,9 +95,18 @@ class Answer:
 
 @dataclass
 class Token:
-    """A piece of text as the model writes it (streaming)."""
+    """A piece of the answer's text that has passed verification (streaming): never a raw model draft."""
 
     text: str
+
+
+@dataclass
+class Progress:
+    """What the engine is doing now ("reading 5 papers…", "checking 2 claims…"), for a UI to show while it
+    waits: unchecked draft text is never shown as if it were the answer."""
+
+    stage: str  # retrieve | draft | verify
+    message: str
 
 
 # --- text analysis -----------------------------------------------------------------------------
@@ -279,8 +292,8 @@ class AnswerEngine:
         return answer
 
     def stream(self, question: str, k: int | None = None, standalone: str | None = None,
-               llm: LLM | None = None, temperature: float | None = None) -> Iterator[Token | Answer]:
-        """Token events as the answer is written, then the final Answer."""
+               llm: LLM | None = None, temperature: float | None = None) -> Iterator[Progress | Token | Answer]:
+        """Progress events while the engine works, Token events of verified answer text, then the final Answer."""
         llm = llm or self.llm
         question = self.check_question(question)
         query = standalone or question
@@ -299,6 +312,8 @@ class AnswerEngine:
         timings["evidence"] = (time.perf_counter() - t1) * 1000
 
         def finish(answer: Answer) -> Answer:
+            if answer.refused and retrieval.hits:
+                answer.closest = closest_sentences(evidence, retrieval.hits[:3])
             answer.timings_ms = {**timings, **answer.timings_ms}
             answer.timings_ms["total"] = (time.perf_counter() - t0) * 1000
             answer.timings_ms.setdefault("generate", 0.0)
@@ -346,6 +361,7 @@ class AnswerEngine:
 
         # -- generate
         shown = on_topic[: self.settings.evidence_sentences]
+        yield Progress("draft", f"Reading {len({e.paper_id for e in shown})} paper(s)…")
         messages = self.build_messages(query, shown)
         t2 = time.perf_counter()
         pieces: list[str] = []
@@ -356,7 +372,6 @@ class AnswerEngine:
             if first_token is None:
                 first_token = (time.perf_counter() - t0) * 1000
             pieces.append(piece)
-            yield Token(piece)
         draft = "".join(pieces)
         timings["generate"] = (time.perf_counter() - t2) * 1000
         timings["first_token"] = first_token if first_token is not None else (time.perf_counter() - t0) * 1000
@@ -364,6 +379,7 @@ class AnswerEngine:
         completion_tokens = llm.count_tokens(draft) if draft else 0
 
         # -- attribute
+        yield Progress("verify", "Checking the draft against the abstracts…")
         t3 = time.perf_counter()
         text, citations, unsupported, mode = self.attribute(draft, query, evidence, on_topic)
         timings["attribute"] = (time.perf_counter() - t3) * 1000
@@ -371,6 +387,7 @@ class AnswerEngine:
         refused = reason is not None
         if reason is not None:
             text, citations, mode = self.refusal_text(reason, retrieval.hits), [], "refused"
+        yield Token(text)
         yield finish(Answer(answer=text, refused=refused, citations=citations, timings_ms={}, mode=mode,
                             unsupported=unsupported, draft=draft, prompt_tokens=prompt_tokens,
                             completion_tokens=completion_tokens, **base))
@@ -578,6 +595,15 @@ class AnswerEngine:
             quote = _CITE_MARK.sub("", best.text)
             return f"{_short_title(best.title)}: \"{quote}\" [1]", [cite], unsupported, "extractive"
         return "", [], unsupported, "refused"
+
+
+def closest_sentences(evidence: list[Evidence], hits: list[PaperHit]) -> list[Citation]:
+    """The best evidence sentence of each of these papers, in their retrieval order."""
+    best: dict[str, Evidence] = {}
+    for e in evidence:
+        best.setdefault(e.paper_id, e)
+    return [Citation(i, e.paper_id, e.title, e.text, e.start, e.end)
+            for i, e in enumerate((best[h.paper_id] for h in hits if h.paper_id in best), start=1)]
 
 
 def restates(sentence: str, question: str) -> bool:

@@ -80,7 +80,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if isinstance(event, Token):
             if args.stream:
                 print(event.text, end="", flush=True, file=sys.stderr)
-        else:
+        elif isinstance(event, Answer):
             final = event
     if args.stream:
         print(file=sys.stderr)

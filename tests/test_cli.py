@@ -19,7 +19,7 @@ from paperqa.llm import LLM, make_llm
 from paperqa.settings import EmbedSettings, LLMSettings
 
 TO_DICT_KEYS = {"question", "answer", "refused", "citations", "sources", "timings_ms", "model", "mode",
-                "standalone_question", "unsupported", "draft", "prompt_tokens", "completion_tokens"}
+                "standalone_question", "unsupported", "draft", "prompt_tokens", "completion_tokens", "closest"}
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from conftest import Corpus, make_qa
 
 from bench.load import main as load_main
 from bench.load import start_app
-from paperqa.answer import Answer, Token
+from paperqa.answer import Answer, Progress, Token
 from paperqa.api import PaperQA
 from paperqa.embed import Embedder
 from paperqa.llm import LLM
@@ -99,7 +99,7 @@ def test_questions_while_ingesting(settings: Settings, tmp_path: Path, embedder:
                     ans = qa.ask(q)
                 elif how == "stream":
                     events = list(qa.stream(q))
-                    assert all(isinstance(e, Token) for e in events[:-1])
+                    assert all(isinstance(e, Token | Progress) for e in events[:-1])
                     ans = events[-1]
                 else:
                     ans = chat.ask(q)
