@@ -16,12 +16,18 @@ SOURCE_LINE = "[{n}] ({title}) {sentence}"
 
 REFUSAL = "The papers here don't answer that."
 REFUSAL_MISSING_TERMS = "The papers here don't mention {terms}, so they don't answer that."
-REFUSAL_NO_SINGLE_PAPER = "No paper here mentions all of {terms}, so they don't answer that."
-REFUSAL_OFF_FOCUS = "The closest paper here is about something else, so the papers here don't answer that."
 REFUSAL_CLOSEST = "The closest papers are: {titles}."
 EMPTY_STORE = "There are no papers in the store yet. Add some with `paperqa ingest PATH`."
 
-IDENTIFY = "{title} [{n}]: \"{quote}\""
+REFUSAL_NOT_REPORTED = "The papers here don't report that."
 
+# Fixed phrases the composers put around quoted abstract sentences ({quotes}: sentences, each with its [n]).
+IDENTIFY = "{title}: {quotes}"
+EXPLAIN = "{title}: {quotes}"
+COMPARE_SIDE = "**{side}** ({title}): {quotes}"
+SIDE_NOT_FOUND = "**{side}**: the papers here don't describe it."
+PART_NOT_REPORTED = "The papers here don't report this part: {part}."
+VERDICT = "{verdict}. {title}: {quote}"
+NOT_SETTLED = "The papers here don't settle that. The closest is {title}: {quote}"
 LIST_INTRO = "Papers here that bear on this:"
-LIST_ITEM = "- {title}: {quote} [{n}]"
+LIST_ITEM = "- {title}: {quotes}"

@@ -136,31 +136,19 @@ class AnswerSettings(BaseSettings):
 
     model_config = _section()
 
-    evidence_sentences: int = Field(4, ge=1, le=30, description="Abstract sentences given to the model "
+    evidence_sentences: int = Field(4, ge=2, le=30, description="Most abstract sentences an explain answer quotes "
                                     "(PAPERQA_EVIDENCE_SENTENCES).")
-    min_relevance: float = Field(0.35, ge=0, le=1, description="Below this cosine between question and every "
-                                 "retrieved paper's best chunk, the answer is a refusal, unless one sentence is "
-                                 "PAPERQA_SENTENCE_RELEVANCE close (PAPERQA_MIN_RELEVANCE).")
-    sentence_relevance: float = Field(
-        0.7, ge=0, le=1, description="A retrieved sentence this close to the question keeps it from the weak-retrieval "
-        "refusal: one fact in a long abstract dilutes the chunk's cosine (PAPERQA_SENTENCE_RELEVANCE).")
-    min_support: float = Field(0.5, ge=0, le=1, description="Share of an answer sentence's content words that "
-                               "its cited sentence must contain (PAPERQA_MIN_SUPPORT).")
-    min_focus_coverage: float = Field(
-        0.4, ge=0, le=1, description="An answer needs a cited paper that is about the question: one whose title and "
-        "abstract hold at least this IDF-weighted share of the question's terms, or whose relevance is at least "
-        "PAPERQA_MIN_FOCUS_SIM (PAPERQA_MIN_FOCUS_COVERAGE).")
-    min_focus_sim: float = Field(
-        0.45, ge=0, le=1, description="Cosine between question and paper at which a paper counts as about the "
-        "question even when it shares few of its words, as paraphrases do (PAPERQA_MIN_FOCUS_SIM).")
-    list_margin: float = Field(
-        0.15, ge=0, le=1, description="A 'which papers…' answer lists papers whose relevance is within this much of "
-        "the most relevant one (PAPERQA_LIST_MARGIN); 1 lists every paper above PAPERQA_MIN_RELEVANCE.")
-    list_min_coverage: float = Field(
-        0.3, ge=0, le=1, description="A listed paper must also hold at least this IDF-weighted share of the "
-        "question's terms in its title and abstract (PAPERQA_LIST_MIN_COVERAGE).")
+    min_support: float = Field(0.5, ge=0, le=1, description="Share of a model-written sentence's content words "
+                               "that its cited sentence must contain (PAPERQA_MIN_SUPPORT).")
     max_question_chars: int = Field(1000, ge=10, description="Longest question accepted "
                                     "(PAPERQA_MAX_QUESTION_CHARS).")
+    decisions: Path | None = Field(
+        None, description="A decisions.json written by `python -m eval.fit_decisions` (the engine's fitted models and "
+        "thresholds); unset means the one shipped in the package (PAPERQA_DECISIONS).")
+    model_summary: bool = Field(
+        True, description="Let the model write a one-line answer above the quoted sentences of a fact answer; it is "
+        "kept only where a quoted sentence supports it (PAPERQA_MODEL_SUMMARY). Off: answers are quotes only, and "
+        "never wait for the model.")
 
 
 class ServerSettings(BaseSettings):

@@ -68,8 +68,9 @@ def timing_text(answer: Answer) -> str:
     t = answer.timings_ms
     total = t.get("total", 0.0) / 1000
     first = t.get("first_token", 0.0) / 1000
-    mode = {"generated": "checked answer", "extractive": "quoted from the abstract", "list": "list",
-            "refused": "no answer"}.get(answer.mode, answer.mode)
+    mode = {"fact": "quoted from the abstract", "identify": "which paper", "explain": "explained from the abstract",
+            "compare": "side by side", "yesno": "yes / no", "list": "list", "refused": "no answer"
+            }.get(answer.mode, answer.mode)
     model = answer.model.split(":", 1)[-1]
     return f"{mode} · {total:.1f} s (first words {first:.1f} s) · {model}"
 

@@ -31,7 +31,7 @@ QUESTIONS = [
     "Which papers are about speech synthesis?",
 ]
 FIRST, REST = 40, 100  # papers stored before the threads start, and ingested while they ask
-MODES = {"generated", "extractive", "list", "refused"}
+MODES = {"fact", "identify", "explain", "compare", "yesno", "list", "refused"}
 _MARK = re.compile(r"\[(\d+)\]")
 
 

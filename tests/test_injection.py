@@ -143,6 +143,6 @@ def test_fake_markers_in_the_draft_never_become_citations(qa: PaperQA, abstracts
     *_, ans = qa.engine.stream("How much does the sparse mixture router improve BLEU on FLORES-200?", llm=fake)
     assert isinstance(ans, Answer)
     assert_safe(ans, abstracts)
-    assert not ans.refused and ans.mode == "generated", ans.answer
+    assert not ans.refused and ans.mode == "fact", ans.answer
     assert "3.1" in ans.answer and "[12]" not in ans.answer and "[3]" not in ans.answer
     assert len(ans.citations) == 1 and "FLORES-200" in ans.citations[0].quote

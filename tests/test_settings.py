@@ -36,7 +36,7 @@ def test_flat_environment_variables_reach_every_section(home: Path, monkeypatch:
     monkeypatch.setenv("PAPERQA_TOP_K", "7")
     monkeypatch.setenv("PAPERQA_FUSION", "bm25")
     monkeypatch.setenv("PAPERQA_MODEL", "llama3.2:3b")
-    monkeypatch.setenv("PAPERQA_MIN_RELEVANCE", "0.5")
+    monkeypatch.setenv("PAPERQA_MIN_SUPPORT", "0.6")
     monkeypatch.setenv("PAPERQA_PORT", "8123")
     monkeypatch.setenv("PAPERQA_EMBED_MAX_TOKENS", "128")
     s = Settings()
@@ -45,7 +45,7 @@ def test_flat_environment_variables_reach_every_section(home: Path, monkeypatch:
     assert s.retrieval.top_k == 7
     assert s.retrieval.fusion == "bm25"
     assert s.llm.model == "llama3.2:3b"
-    assert s.answer.min_relevance == 0.5
+    assert s.answer.min_support == 0.6
     assert s.server.port == 8123
     assert s.embed.embed_max_tokens == 128
 

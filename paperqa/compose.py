@@ -1,0 +1,296 @@
+"""Composers: one per intent, each building an answer only from verified evidence (abstract sentences, quoted).
+
+Every composer returns a `Composition`: the answer text with [n] markers, its citations, and what it is (mode).
+They read the plan and the scored evidence; the fitted decisions (paperqa/decide.py) say whether the evidence answers
+at all, which papers belong in a list and whether a sentence says yes or no. A composer never invents text about a
+paper: what it says of a paper is that paper's own sentence, and what it says itself is a fixed phrase from
+paperqa/prompts.py ("The papers here don't report …").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from paperqa import prompts
+from paperqa.citations import Citation, CitationList
+from paperqa.decide import Decisions, answerable_features, member_features, verdict_features
+from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence, role
+from paperqa.plan import Asks, Intent, Part
+from paperqa.terms import content_roots, key_terms, short_title, squash, strip_citations, term_in
+
+
+@dataclass
+class Composition:
+    text: str
+    citations: list[Citation]
+    mode: str  # fact | identify | explain | compare | yesno | list | refused
+    refused: bool = False
+    reason: str = ""  # for a refusal: why, in the reader's words
+    focus: list[Sentence] = field(default_factory=list)  # the sentences the answer rests on (for a model's draft)
+    answerable: float = 1.0  # the answerable model's probability for the evidence used
+
+
+def refusal(reason: str, answerable: float = 0.0) -> Composition:
+    return Composition(text=reason, citations=[], mode="refused", refused=True, reason=reason, answerable=answerable)
+
+
+def usable(sentences: list[Sentence], links: bool = False) -> list[Sentence]:
+    """Sentences an answer may quote: never one that addresses the reader-model, a link only when asked for."""
+    return [s for s in sentences if not s.suspicious and (links or not s.link)]
+
+
+def _quote(s: Sentence) -> str:
+    return strip_citations(s.text)
+
+
+def _by_score(sentences: list[Sentence]) -> list[Sentence]:
+    return sorted(usable(sentences), key=lambda s: (-s.score, s.hit_rank, s.index))
+
+
+class Composer:
+    """Builds the answer for a plan's intent from scored evidence."""
+
+    def __init__(self, decisions: Decisions, evidence_sentences: int = 4) -> None:
+        self.d = decisions
+        self.max_sentences = evidence_sentences
+
+    def compose(self, evidence: EvidenceSet) -> Composition:
+        plan = evidence.plan
+        if not evidence.papers:
+            return refusal(prompts.EMPTY_STORE)
+        if plan.intent is Intent.LIST:
+            return self.list_papers(evidence)
+        if plan.intent is Intent.COMPARE and len(plan.sides) >= 2:
+            return self.compare(evidence)
+        if plan.intent is Intent.EXPLAIN:
+            return self.explain(evidence)
+        if plan.intent is Intent.YESNO:
+            return self.yes_no(evidence)
+        if plan.intent is Intent.IDENTIFY:
+            return self.identify(evidence)
+        return self.fact(evidence)
+
+    # -- shared ----------------------------------------------------------------------------------------------------
+    def subject_paper(self, evidence: EvidenceSet) -> PaperEvidence:
+        """The paper the question is about: the one paper whose title names its subject ("RAR: …"), else the one
+        holding the sentence the fitted sentence model rates best (ties to retrieval order)."""
+        named = [p for p in evidence.papers if p.named_in_title]
+        if named:
+            return named[0]
+        return max(evidence.papers, key=lambda p: (max((s.score for s in usable(p.sentences)), default=0.0), -p.rank))
+
+    def gate(self, evidence: EvidenceSet, candidates: list[Sentence], part: Part | None = None
+             ) -> tuple[bool, float, str]:
+        """(answer?, probability, refusal reason) from the fitted answerable model."""
+        if evidence.missing and len(evidence.missing) == len(evidence.names):
+            terms = ", ".join(f"'{t}'" for t in evidence.missing)
+            return False, 0.0, prompts.REFUSAL_MISSING_TERMS.format(terms=terms)
+        x = answerable_features(evidence, usable(candidates), part)
+        p = self.d.answerable.prob(x)
+        if p >= self.d.answerable.threshold:
+            return True, p, ""
+        if evidence.missing:
+            terms = ", ".join(f"'{t}'" for t in evidence.missing)
+            return False, p, prompts.REFUSAL_MISSING_TERMS.format(terms=terms)
+        if evidence.plan.asks_number and x["num_ok"] < 0.5:
+            return False, p, prompts.REFUSAL_NOT_REPORTED
+        return False, p, prompts.REFUSAL
+
+    def cite_sentences(self, cites: CitationList, sentences: list[Sentence]) -> str:
+        """The sentences, quoted verbatim, each followed by its citation marker."""
+        return " ".join(f"{_quote(s)} [{cites.cite(s.paper_id, s.title, s.text, s.start, s.end)}]"
+                        for s in sentences)
+
+    # -- fact: the sentence that states the asked thing, per part ---------------------------------------------------
+    def part_sentence(self, part: Part, pool: list[Sentence], question: str) -> Sentence | None:
+        """The best sentence for one asked thing: a quantity needs a stated number, a name a name the question
+        lacks; among those, the sentence model's best (carrying the part's metric words breaks ties)."""
+        metric = [w for w in part.metric.lower().split() if len(w) > 1]
+        q = squash(question)
+
+        def fits(s: Sentence) -> bool:
+            if part.asks is Asks.QUANTITY:
+                return bool(s.features["has_num"])
+            if part.asks is Asks.NAME:
+                return any(not term_in(t, q) for t in key_terms(s.text, skip_first=False))
+            return True
+
+        def rank(s: Sentence) -> tuple[float, float]:
+            hits = sum(term_in(w, squash(s.text)) for w in metric) / len(metric) if metric else 0.0
+            return (s.score + 0.25 * hits, -s.index)
+
+        fitting = [s for s in usable(pool) if fits(s)]
+        return max(fitting, key=rank) if fitting else None
+
+    def fact(self, evidence: EvidenceSet) -> Composition:
+        plan = evidence.plan
+        paper = self.subject_paper(evidence)
+        named = paper.named_in_title or paper.title_run >= 1.0 or paper.entity_cover >= 1.0 and bool(evidence.names)
+        pool = paper.sentences if named else [s for p in evidence.papers[:3] for s in p.sentences]
+        chosen: list[Sentence] = []
+        missing_parts: list[Part] = []
+        probs: list[float] = []
+        reason = prompts.REFUSAL_NOT_REPORTED
+        for part in plan.parts:  # each part is answered, or said unreported, on its own
+            s = self.part_sentence(part, pool, plan.query)
+            ok, p, why = self.gate(evidence, [s] if s is not None else pool, part)
+            probs.append(p)
+            if s is None or not ok:
+                missing_parts.append(part)
+                reason = why or reason
+            elif s not in chosen:
+                chosen.append(s)
+        p = max(probs, default=0.0)
+        if not chosen:
+            return refusal(reason, p)
+        if len(plan.parts) == 1:
+            # A second sentence of the same paper when the model rates it nearly as high: facts often span two.
+            rest = [s for s in _by_score([s for s in pool if s.paper_id == chosen[0].paper_id]) if s not in chosen]
+            if rest and rest[0].score >= self.d.sentence.threshold and rest[0].score >= 0.8 * chosen[0].score:
+                chosen.append(rest[0])
+        cites = CitationList()
+        lines = []
+        for pid in dict.fromkeys(s.paper_id for s in chosen):
+            mine = sorted((s for s in chosen if s.paper_id == pid), key=lambda s: s.index)
+            lines.append(f"{short_title(mine[0].title)}: {self.cite_sentences(cites, mine)}")
+        for part in missing_parts:
+            lines.append(prompts.PART_NOT_REPORTED.format(part=part.text.rstrip("?")))
+        return Composition("\n".join(lines), cites.items(), "fact", focus=chosen, answerable=p)
+
+    # -- identify: which paper / method ----------------------------------------------------------------------------
+    def identify(self, evidence: EvidenceSet) -> Composition:
+        plan = evidence.plan
+        pool = [s for p in evidence.papers[:3] for s in p.sentences]
+        ranked = _by_score(pool)
+        ok, p, reason = self.gate(evidence, ranked[:3])
+        if not ok or not ranked:
+            return refusal(reason, p)
+        best = ranked[0]
+        cites = CitationList()
+        chosen = [best]
+        if not _new_names(best.text, plan.query):
+            naming = [s for s in usable(pool) if s.paper_id == best.paper_id and _new_names(s.text, plan.query)]
+            if naming and not _new_names(best.title.split(":")[0], plan.query):
+                chosen.append(max(naming, key=lambda s: s.score))
+        for part in plan.parts[1:]:  # "…, and how big is its dataset?": asked of the paper just identified
+            s = self.part_sentence(part, [x for x in pool if x.paper_id == best.paper_id], plan.query)
+            if s is not None and s not in chosen:
+                chosen.append(s)
+        chosen.sort(key=lambda s: s.index)
+        text = prompts.IDENTIFY.format(title=best.title, quotes=self.cite_sentences(cites, chosen))
+        return Composition(text, cites.items(), "identify", focus=chosen, answerable=p)
+
+    # -- explain: problem, idea, result of one paper ---------------------------------------------------------------
+    def explain(self, evidence: EvidenceSet) -> Composition:
+        paper = self.subject_paper(evidence)
+        ranked = _by_score(paper.sentences)
+        ok, p, reason = self.gate(evidence, ranked[:3])
+        if not ok or not ranked:
+            return refusal(reason, p)
+        chosen = self.story(paper, ranked)
+        cites = CitationList()
+        text = prompts.EXPLAIN.format(title=paper.title, quotes=self.cite_sentences(cites, chosen))
+        return Composition(text, cites.items(), "explain", focus=chosen, answerable=p)
+
+    def story(self, paper: PaperEvidence, ranked: list[Sentence]) -> list[Sentence]:
+        """Up to four sentences that tell what the paper does and how, in the paper's order: abstracts state their
+        idea ("we propose X") and then say how it works in the next sentences, so the idea sentence and the two
+        after it, plus the best-rated sentence for this question when it is elsewhere."""
+        sentences = usable(paper.sentences)
+        method = [s for s in sentences if role(s) == "method"]
+        anchor = method[0] if method else ranked[0]
+        chosen = [anchor] + [s for s in sentences if s.index > anchor.index][:2]
+        if ranked[0] not in chosen:
+            chosen.append(ranked[0])
+        return sorted(chosen[: max(self.max_sentences, 2)], key=lambda s: s.index)
+
+    # -- compare: each side's evidence, side by side ---------------------------------------------------------------
+    def compare(self, evidence: EvidenceSet) -> Composition:
+        plan = evidence.plan
+        cites = CitationList()
+        lines: list[str] = []
+        focus: list[Sentence] = []
+        found = 0
+        probs: list[float] = []
+        for side in plan.sides[:3]:
+            pid = evidence.side_papers.get(side)
+            paper = evidence.paper(pid) if pid else None
+            if paper is None:
+                lines.append(prompts.SIDE_NOT_FOUND.format(side=side))
+                continue
+            mentions = [s for s in usable(paper.sentences) if _mentions(side, s.text)]
+            ranked = sorted(usable(paper.sentences), key=lambda s: -(s.score + 0.5 * _share(plan.aspect, s.text)
+                                                                    + 0.3 * (role(s) == "method")))
+            if not ranked:
+                lines.append(prompts.SIDE_NOT_FOUND.format(side=side))
+                continue
+            ok, p, _ = self.gate(evidence, ranked[:3])
+            probs.append(p)
+            # One paper can set its method against another's: then its sentences naming this side speak for it.
+            shared = sum(1 for s2 in plan.sides if evidence.side_papers.get(s2) == pid) > 1
+            pool = [s for s in ranked if s in mentions] if shared and mentions else ranked
+            chosen = sorted(pool[:2], key=lambda s: s.index)
+            focus += chosen
+            found += 1
+            lines.append(prompts.COMPARE_SIDE.format(side=side, title=short_title(paper.title),
+                                                     quotes=self.cite_sentences(cites, chosen)))
+        if not found or max(probs, default=0.0) < self.d.answerable.threshold:
+            return refusal(prompts.REFUSAL, max(probs, default=0.0))
+        return Composition("\n".join(lines), cites.items(), "compare", focus=focus, answerable=max(probs))
+
+    # -- yes/no: a verdict only when a sentence settles it ---------------------------------------------------------
+    def yes_no(self, evidence: EvidenceSet) -> Composition:
+        plan = evidence.plan
+        paper = self.subject_paper(evidence)
+        ranked = _by_score(paper.sentences)
+        ok, p, reason = self.gate(evidence, ranked[:3])
+        if not ok or not ranked:
+            return refusal(reason, p)
+        # The settling sentence is the one that speaks of the claim's predicate (what is asked of the subject).
+        predicate = " ".join(w for w in (plan.claim or plan.query).split() if not _mentions(plan.subject, w)) \
+            if plan.subject else plan.claim
+        best = max(ranked[:6], key=lambda s: s.score + 0.5 * _share(predicate, s.text))
+        cites = CitationList()
+        quote = self.cite_sentences(cites, [best])
+        settled = best.score >= self.d.sentence.threshold
+        if settled:
+            yes = self.d.verdict.prob(verdict_features(plan.claim or plan.query, best)) >= self.d.verdict.threshold
+            text = prompts.VERDICT.format(verdict="Yes" if yes else "No", title=short_title(paper.title), quote=quote)
+        else:
+            text = prompts.NOT_SETTLED.format(title=short_title(paper.title), quote=quote)
+        return Composition(text, cites.items(), "yesno", focus=[best], answerable=p)
+
+    # -- which papers ----------------------------------------------------------------------------------------------
+    def list_papers(self, evidence: EvidenceSet) -> Composition:
+        top = max((p.relevance for p in evidence.papers), default=0.0)
+        members = [(p, self.d.member.prob(member_features(p, top))) for p in evidence.papers]
+        chosen = [(p, pr) for p, pr in members if pr >= self.d.member.threshold]
+        if not chosen:
+            return refusal(prompts.REFUSAL, max((pr for _, pr in members), default=0.0))
+        cites = CitationList()
+        items = []
+        for paper, _ in chosen:
+            best = _by_score(paper.sentences)
+            if not best:
+                continue
+            items.append(prompts.LIST_ITEM.format(title=paper.title, quotes=self.cite_sentences(cites, best[:1])))
+        return Composition(prompts.LIST_INTRO + "\n" + "\n".join(items), cites.items(), "list",
+                           answerable=max(pr for _, pr in chosen))
+
+
+def _new_names(text: str, question: str) -> list[str]:
+    """Names in `text` that the question lacks: what an identify answer must add."""
+    q = squash(question)
+    return [t for t in key_terms(strip_citations(text), skip_first=False) if squash(t) not in q and len(t) > 2]
+
+
+def _share(words: str, text: str) -> float:
+    """Share of `words`' content roots found in `text` (how much a sentence is about a comparison's aspect)."""
+    want = content_roots(words)
+    return len(want & content_roots(text)) / len(want) if want else 0.0
+
+
+def _mentions(side: str, text: str) -> bool:
+    names = key_terms(side, skip_first=False) or side.split()
+    squashed = squash(text)
+    return any(term_in(n, squashed, text) for n in names if len(n) > 2)

@@ -1,0 +1,241 @@
+"""The engine's decisions, each a small fitted model over named features, not a chain of rules.
+
+Three decisions, each a logistic regression whose features, coefficients, threshold and cross-validated error live
+together in `paperqa/decisions.json`, written by `python -m eval.fit_decisions` from training data only (the dev
+questions of eval/questions.jsonl, SciFact's train claims and rationales, and generated negatives):
+
+- sentence: does this abstract sentence answer (or settle) the question? Picks the evidence to quote.
+- answerable: does the best evidence answer the question at all? Below its threshold the answer is a refusal.
+- member: is this paper on the topic of a "which papers…" question? Picks the list's items.
+- verdict: does the settling sentence support the claim (yes) or contradict it (no)?
+
+Thresholds are chosen by cross-validation for a stated target (see the fitting script) and stored with the model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence
+from paperqa.lexical import STOPWORDS, tokenize
+from paperqa.plan import Asks, Intent, Part
+from paperqa.terms import WORD, squash, term_in, word_root
+
+DECISIONS_PATH = Path(__file__).with_name("decisions.json")
+
+ANSWERABLE_FEATURES = ("best_score", "best_sim", "sim_margin", "paper_sim", "ent_cover", "missing", "topic_cover",
+                       "rare_cover", "oov", "oov_any", "num_ok", "num_ask", "second_gap", "identify", "named",
+                       "best_names")
+MEMBER_FEATURES = ("relevance", "relevance_gap", "topic_cover", "rare_cover", "best_score", "rank_inv", "ent_cover",
+                   "title_run", "named")
+VERDICT_FEATURES = ("neg_mismatch", "neg_share", "direction_mismatch", "sim", "cover", "score")
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """p = sigmoid(intercept + sum(coef * (x - mean) / scale)); `threshold` is the fitted cut-off."""
+
+    name: str
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    threshold: float = 0.5
+
+    def prob(self, x: dict[str, float]) -> float:
+        z = self.intercept
+        for f, c, m, s in zip(self.features, self.coef, self.mean, self.scale, strict=True):
+            z += c * (x.get(f, 0.0) - m) / (s or 1.0)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"features": list(self.features), "coef": list(self.coef), "intercept": self.intercept,
+                "mean": list(self.mean), "scale": list(self.scale), "threshold": self.threshold}
+
+    @classmethod
+    def from_dict(cls, name: str, d: dict) -> LinearModel:  # type: ignore[type-arg]
+        return cls(name, tuple(d["features"]), tuple(d["coef"]), float(d["intercept"]), tuple(d["mean"]),
+                   tuple(d["scale"]), float(d.get("threshold", 0.5)))
+
+
+@dataclass(frozen=True)
+class Decisions:
+    sentence: LinearModel
+    answerable: LinearModel
+    member: LinearModel
+    verdict: LinearModel
+
+
+def _prior(name: str, features: tuple[str, ...], weights: dict[str, float], intercept: float,
+           threshold: float = 0.5) -> LinearModel:
+    """A hand-set starting point, used only until `eval.fit_decisions` has written decisions.json."""
+    return LinearModel(name, features, tuple(weights.get(f, 0.0) for f in features), intercept,
+                       tuple(0.0 for _ in features), tuple(1.0 for _ in features), threshold)
+
+
+def prior_decisions() -> Decisions:
+    from paperqa.evidence import FEATURES
+
+    return Decisions(
+        sentence=_prior("sentence", FEATURES, {"sim": 6.0, "cover": 3.0, "ent_sent": 1.0, "metric_ask": 2.0,
+                                               "paper_rank_inv": 0.5}, -4.5),
+        answerable=_prior("answerable", ANSWERABLE_FEATURES, {"best_score": 4.0, "ent_cover": 3.0, "missing": -4.0,
+                                                              "num_ok": 1.5}, -3.5),
+        member=_prior("member", MEMBER_FEATURES, {"relevance": 8.0, "relevance_gap": 6.0, "topic_cover": 3.0}, -5.0),
+        verdict=_prior("verdict", VERDICT_FEATURES, {"neg_mismatch": -4.0, "direction_mismatch": -3.0}, 2.0),
+    )
+
+
+@cache
+def load_decisions(path: Path = DECISIONS_PATH) -> Decisions:
+    """The fitted models (or the priors when no fit has been written yet)."""
+    if not path.is_file():
+        return prior_decisions()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    priors = prior_decisions()
+    models = {name: LinearModel.from_dict(name, data["models"][name]) if name in data.get("models", {})
+              else getattr(priors, name) for name in ("sentence", "answerable", "member", "verdict")}
+    return Decisions(**models)
+
+
+# --- features the question-level decisions read --------------------------------------------------------------------
+
+
+def score_sentences(evidence: EvidenceSet, model: LinearModel) -> None:
+    """Fill every sentence's `score` with the sentence model's probability."""
+    for s in evidence.sentences():
+        s.score = 0.0 if s.suspicious else model.prob(s.features)
+
+
+def answerable_features(evidence: EvidenceSet, candidates: list[Sentence], part: Part | None = None
+                        ) -> dict[str, float]:
+    """How well the candidate sentences (the ones an answer would quote) and their paper answer the plan (or one
+    part of it), as the answerable model reads it."""
+    plan = evidence.plan
+    names = len(evidence.names)
+    ranked = sorted(candidates, key=lambda s: -s.score)
+    best = ranked[0] if ranked else None
+    paper = evidence.paper(best.paper_id) if best else None
+    second = ranked[1].score if len(ranked) > 1 else 0.0
+    num_ok = 1.0
+    parts = [part] if part is not None else list(plan.parts)
+    if any(p.asks is Asks.QUANTITY for p in parts):
+        metric = [w for p in parts if p.asks is Asks.QUANTITY for w in tokenize(p.metric)]
+
+        def carries(s: Sentence) -> float:
+            if not metric:
+                return 1.0
+            words = set(tokenize(s.text))
+            return sum(w in words for w in metric) / len(metric)
+
+        num_ok = max((s.features["has_num"] * carries(s) for s in candidates), default=0.0)
+    # How far the answering paper stands out from the other retrieved ones: a question on a topic the papers lack
+    # finds several papers about equally (ir)relevant; a paraphrase of one paper's finding finds that paper first.
+    tops = sorted((max((s.sim for s in p.sentences), default=0.0) for p in evidence.papers), reverse=True)
+    mine = max((s.sim for s in paper.sentences), default=0.0) if paper else 0.0
+    others = [t for t in tops if t != mine][:4] or [0.0]
+    return {
+        "best_score": best.score if best else 0.0,
+        "best_sim": max((s.sim for s in candidates), default=0.0),
+        "sim_margin": mine - sum(others) / len(others),
+        "paper_sim": paper.relevance if paper else 0.0,
+        "ent_cover": paper.entity_cover if paper else 0.0,
+        "missing": len(evidence.missing) / names if names else 0.0,
+        "topic_cover": paper.topic_cover if paper else 0.0,
+        "rare_cover": paper.rare_cover if paper else 0.0,
+        "oov": evidence.oov,
+        "oov_any": float(evidence.oov > 0),
+        "num_ok": num_ok,
+        "num_ask": float(any(p.asks is Asks.QUANTITY for p in parts)),
+        "second_gap": (best.score - second) if best else 0.0,
+        "best_names": _names_in(evidence.names, best.text + " " + best.title) if best else 0.0,
+        "identify": float(plan.intent is Intent.IDENTIFY),  # "which paper…": nothing named to anchor on
+        "named": float(bool(paper and paper.named_in_title)),
+    }
+
+
+def _names_in(names: list[str], text: str) -> float:
+    """Share of the question's names found in `text` (a quote and its paper's title): a fact about a dataset or a
+    setting the question names should come from a sentence that names it."""
+    if not names:
+        return 1.0
+    squashed = squash(text)
+    return sum(term_in(n, squashed, text) for n in names) / len(names)
+
+
+def member_features(paper: PaperEvidence, top_relevance: float) -> dict[str, float]:
+    return {
+        "relevance": paper.relevance,
+        "relevance_gap": paper.relevance - top_relevance,
+        "topic_cover": paper.topic_cover,
+        "rare_cover": paper.rare_cover,
+        "best_score": max((s.score for s in paper.sentences), default=0.0),
+        "rank_inv": 1.0 / paper.rank,
+        "ent_cover": paper.entity_cover,
+        "title_run": paper.title_run,
+        "named": float(paper.named_in_title),
+    }
+
+
+# --- what a settling sentence says about a claim --------------------------------------------------------------------
+
+_NEGATION = re.compile(r"^(no|not|never|neither|nor|without|lacks?|lacking|fails?|failed|absence|absent|instead|"
+                       r"rather|eliminat\w*|avoid\w*|unnecessary|unlike|cannot|none|\w+n't|prevent\w*|"
+                       r"abolish\w*)$", re.IGNORECASE)
+_FREE = re.compile(r"\b([A-Za-z]+)-free\b", re.IGNORECASE)  # "training-free": no training
+_UP = frozenset("increas higher more greater improv enhanc promot rais elevat boost faster better larger outperform "
+                "gain positiv induc activ upregulat exceed surpass stronger".split())
+_DOWN = frozenset("decreas lower less fewer reduc reduct declin impair inhibit suppress worse smaller slower loss "
+                  "diminish attenuat negativ downregulat weaker drop".split())
+
+
+_CLAUSE_END = re.compile(r"^[,;:.()]$|^(but|while|whereas|although|though|yet|instead|which|that)$", re.IGNORECASE)
+
+
+def _negated_roots(text: str, window: int = 15) -> set[str]:
+    """Roots of the words a negation governs: the words after 'not'/'without'/… up to the end of its clause
+    ("does not rely on either 2D priors or the explicit estimation of camera poses"), and X of 'X-free'."""
+    out = {word_root(m.group(1)) for m in _FREE.finditer(text)}
+    tokens = re.findall(r"[A-Za-z0-9'-]+|[,;:.()]", text)
+    for i, w in enumerate(tokens):
+        if _NEGATION.match(w):
+            for x in tokens[i + 1:i + 1 + window]:
+                if _CLAUSE_END.match(x):
+                    break
+                out |= {word_root(p) for p in x.split("-") if p} | {word_root(x)}
+    return out
+
+
+def _roots(text: str) -> set[str]:
+    return {word_root(w) for w in re.findall(r"[A-Za-z0-9]+", text) if len(w) > 2 and w.lower() not in STOPWORDS
+            and w.lower() not in ("does", "did", "use", "uses", "used", "using")}
+
+
+def _direction(text: str) -> int:
+    roots = [word_root(w) for w in WORD.findall(text)]
+    up = sum(any(r.startswith(u) for u in _UP) for r in roots)
+    down = sum(any(r.startswith(d) for d in _DOWN) for r in roots)
+    return (up > down) - (down > up)
+
+
+def verdict_features(claim: str, s: Sentence) -> dict[str, float]:
+    """Whether sentence `s` says the opposite of `claim`: the share of the words they share that one of them
+    negates and the other doesn't, and whether they move a quantity in opposite directions."""
+    shared = _roots(claim) & _roots(s.text)
+    neg_c, neg_s = _negated_roots(claim), _negated_roots(s.text)
+    differ = sum((r in neg_c) != (r in neg_s) for r in shared)
+    dc, ds = _direction(claim), _direction(s.text)
+    return {
+        "neg_mismatch": float(differ > 0),
+        "neg_share": differ / len(shared) if shared else 0.0,
+        "direction_mismatch": float(dc * ds < 0),
+        "sim": s.sim,
+        "cover": s.features.get("cover", 0.0),
+        "score": s.score,
+    }

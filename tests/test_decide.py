@@ -1,0 +1,58 @@
+"""The fitted decisions: the shipped models load, read the features the engine computes, and say what they mean."""
+
+from __future__ import annotations
+
+import json
+
+from paperqa.decide import (
+    ANSWERABLE_FEATURES,
+    DECISIONS_PATH,
+    MEMBER_FEATURES,
+    VERDICT_FEATURES,
+    LinearModel,
+    load_decisions,
+    verdict_features,
+)
+from paperqa.evidence import FEATURES, Sentence
+
+
+def test_shipped_decisions_are_fitted_with_cross_validated_figures() -> None:
+    data = json.loads(DECISIONS_PATH.read_text(encoding="utf-8"))
+    assert set(data["models"]) == {"sentence", "answerable", "member", "verdict"}
+    cv = data["cross_validation"]
+    assert cv["answerable"]["false_refusal_dev"] <= cv["answerable"]["target_false_refusal"]
+    assert data["training_data"]["dev_questions"] > 0
+    d = load_decisions()
+    assert d.sentence.features == FEATURES and d.answerable.features == ANSWERABLE_FEATURES
+    assert d.member.features == MEMBER_FEATURES and d.verdict.features == VERDICT_FEATURES
+    assert 0 < d.answerable.threshold < 1
+
+
+def test_linear_model_is_a_standardised_logistic() -> None:
+    m = LinearModel("t", ("a", "b"), (2.0, -1.0), 0.5, (1.0, 0.0), (2.0, 1.0))
+    assert abs(m.prob({"a": 1.0, "b": 0.0}) - 0.6225) < 1e-3  # sigmoid(0.5)
+    assert m.prob({"a": 5.0, "b": 0.0}) > m.prob({"a": 1.0, "b": 0.0})
+    assert LinearModel.from_dict("t", m.to_dict()) == m
+
+
+def _s(text: str) -> Sentence:
+    return Sentence("p", "T", text, 0, len(text), 0, 1, 0.7, {"cover": 0.5})
+
+
+def test_verdict_features_see_negation_in_scope() -> None:
+    claim = "DragView need to explicitly estimate camera poses"
+    said_no = _s("Crucially, our framework does not rely on either 2D prior models or the explicit estimation of "
+                 "camera poses.")
+    said_yes = _s("DragView explicitly estimates camera poses for every support image.")
+    assert verdict_features(claim, said_no)["neg_mismatch"] == 1.0
+    assert verdict_features(claim, said_yes)["neg_mismatch"] == 0.0
+    # a negation in another clause says nothing about the claim
+    other = _s("Without any 3D supervision, DragView explicitly estimates camera poses.")
+    assert verdict_features(claim, other)["neg_mismatch"] == 0.0
+
+
+def test_verdict_features_see_opposite_directions() -> None:
+    assert verdict_features("Aspirin increases bleeding risk", _s("Aspirin reduced bleeding risk."))[
+        "direction_mismatch"] == 1.0
+    assert verdict_features("Aspirin increases bleeding risk", _s("Aspirin increased bleeding risk."))[
+        "direction_mismatch"] == 0.0

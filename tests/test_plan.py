@@ -1,0 +1,103 @@
+"""The question plan: intent, names, parts, sides and claims read from the question's form, once."""
+
+from __future__ import annotations
+
+import pytest
+
+from paperqa.plan import Asks, Intent, make_plan
+
+
+@pytest.mark.parametrize(("question", "intent"), [
+    ("What FID does RAR reach on ImageNet-256?", Intent.FACT),
+    ("How many parameters does CogView2's transformer have?", Intent.FACT),
+    ("How much faster is FlashAttention compared to the PyTorch baseline?", Intent.FACT),  # "compared" qualifies a number
+    ("Which dataset does RAR use?", Intent.FACT),  # asks a name of a named thing
+    ("What is Vcc and how does it work?", Intent.EXPLAIN),
+    ("How does Reformer make Transformers cheaper on long sequences?", Intent.EXPLAIN),
+    ("Explain the idea behind Tokens-to-Token ViT.", Intent.EXPLAIN),
+    ("Can you explain what DenseFormer changes in the transformer?", Intent.EXPLAIN),
+    ("What problem does LazyDiffusion solve, and how?", Intent.EXPLAIN),
+    ("How do Speechformer and DASpeech differ?", Intent.COMPARE),
+    ("What is the difference between Instant3D and Flex3D in how many views they use?", Intent.COMPARE),
+    ("HAT vs TurboViT: how do they search for architectures?", Intent.COMPARE),
+    ("Compare StyleSwin with ViTGAN.", Intent.COMPARE),
+    ("Does MeshGPT use graph convolutions?", Intent.YESNO),
+    ("Is DevFormer equipped with relative positional embeddings?", Intent.YESNO),
+    ("To move its codec to machine tasks, does TransTIC fine-tune the codec?", Intent.YESNO),
+    ("Is it true that ALDH1 expression is associated with poor prognosis?", Intent.YESNO),
+    ("Which method turns a language model into a tabular data generator?", Intent.IDENTIFY),
+    ("What is the name of the framework that pairs LLM and vision agents?", Intent.IDENTIFY),
+    ("Is there a paper that pre-trains a transformer for Arabic?", Intent.IDENTIFY),
+    ("Which papers here apply transformers to music?", Intent.LIST),
+    ("List the papers about speech synthesis.", Intent.LIST),
+])
+def test_intent_from_the_question_form(question: str, intent: Intent) -> None:
+    assert make_plan(question).intent is intent
+
+
+def test_names_join_adjacent_capitalised_words() -> None:
+    plan = make_plan("How does the Attention Free Transformer get rid of dot product attention?")
+    assert plan.entities[0] == "Attention Free Transformer"
+    assert plan.subject == "Attention Free Transformer"
+
+
+@pytest.mark.parametrize(("question", "sides"), [
+    ("How do Speechformer and DASpeech differ in the task they tackle?", ("Speechformer", "DASpeech")),
+    ("What's the difference between Instant3D and Flex3D?", ("Instant3D", "Flex3D")),
+    ("HAT vs TurboViT: how do they search?", ("HAT", "TurboViT")),
+    ("Emu and JetFormer both generate images. How do they represent images differently?", ("Emu", "JetFormer")),
+    ("According to Greenformers, when is the Low-Rank Transformer preferable to Linformer and vice versa?",
+     ("Low-Rank Transformer", "Linformer")),
+])
+def test_compare_sides(question: str, sides: tuple[str, str]) -> None:
+    plan = make_plan(question)
+    assert plan.intent is Intent.COMPARE
+    assert plan.sides[:2] == sides
+
+
+def test_compare_keeps_the_aspect() -> None:
+    plan = make_plan("How do Speechformer and DASpeech differ in the translation task they tackle?")
+    assert "translation task" in plan.aspect
+
+
+def test_two_questions_in_one_are_two_parts() -> None:
+    plan = make_plan("What FID does MaskBit reach on ImageNet 256x256, and how large is its generator?")
+    assert plan.intent is Intent.FACT
+    assert [p.asks for p in plan.parts] == [Asks.QUANTITY, Asks.QUANTITY]
+    assert plan.parts[0].metric == "fid"
+    assert "MaskBit" in plan.parts[1].text  # the second part's "its" is the first part's subject
+
+
+def test_one_question_is_one_part() -> None:
+    plan = make_plan("What FID does RAR reach on ImageNet-256?")
+    assert len(plan.parts) == 1 and plan.parts[0].asks is Asks.QUANTITY and plan.parts[0].metric == "fid"
+
+
+@pytest.mark.parametrize(("question", "metric"), [
+    ("How many languages does MiniMax-Speech support?", "languages"),
+    ("What ImageNet top-1 accuracy does Bamboo reach?", "top-1 accuracy"),
+    ("How many GPU hours does HAT take?", "gpu hours"),
+    ("What scores does AVESFormer report on S4?", ""),  # "scores" names no quantity in particular
+])
+def test_metric_words(question: str, metric: str) -> None:
+    assert make_plan(question).parts[0].metric == metric
+
+
+def test_yes_no_claim_and_subject() -> None:
+    plan = make_plan("Does DragView need to explicitly estimate camera poses?")
+    assert plan.subject == "DragView"
+    assert plan.claim == "DragView need to explicitly estimate camera poses"
+    assert make_plan("Is it true that aspirin reduces fever?").claim == "aspirin reduces fever"
+
+
+def test_follow_up_takes_the_previous_subject() -> None:
+    assert make_plan("What dataset did it use?", previous_subject="RAR").query == "What dataset did RAR use?"
+    assert make_plan("And the FID?", previous_subject="RAR").query == "And the FID in RAR?"
+    # a question that names its own subject is left alone
+    plan = make_plan("What FID does MaskBit reach?", previous_subject="RAR")
+    assert plan.query == "What FID does MaskBit reach?" and not plan.follow_up
+
+
+def test_link_questions_are_marked() -> None:
+    assert make_plan("Where is the code for HAT released?").asks_link
+    assert not make_plan("What FID does RAR reach?").asks_link
