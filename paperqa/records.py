@@ -141,6 +141,11 @@ def normalise_key(text: str) -> str:
     return " ".join(kept.split())
 
 
+def title_key(title: str) -> str:
+    """Hash of the normalised title: two records with this in common and different abstracts are reported."""
+    return hashlib.sha1(normalise_key(title).encode("utf-8")).hexdigest()[:16]
+
+
 def content_key(title: str, abstract: str) -> str:
     """Hash of the normalised title and abstract: what 'the same paper' means when no id says so."""
     data = normalise_key(title) + "\x1f" + normalise_key(abstract)
