@@ -6,7 +6,11 @@ backtracking-prone regexes, no per-character Python loops over unbounded text), 
 
 Cleaning depends on where the text was written: the seed file, BibTeX and arXiv metadata are TeX-flavoured, so their
 LaTeX is turned into plain Unicode (`$α$` -> `α`, `\\%` -> `%`, `{\\"o}` -> `ö`); generic JSON/CSV rows are plain text
-(a `$` there may be a price), so they only get whitespace normalised.
+(a `$` there may be a price), so they only get whitespace normalised. Zero-width and bidi controls go everywhere.
+
+Every record is returned, repeats included: deciding which records are the same paper, and saying so, is the
+pipeline's job (ingest/pipeline.py). BibTeX is split into entries by bibtexparser 2; BEIR corpora (`_id`, `title`,
+`text`) read like any JSON lines, `_id` becoming the paper id.
 """
 
 from __future__ import annotations

@@ -21,13 +21,15 @@ RAR = "Randomized Autoregressive Visual Generation"
 QUESTION = "What FID does RAR reach on ImageNet-256?"
 
 
-def global_settings_untouched() -> bool:
+def global_settings() -> tuple[object, object, object]:
+    """LlamaIndex's global LLM, embed model and callback manager (unset: None), as other tests left them."""
     from llama_index.core import Settings
 
-    return Settings._llm is None and Settings._embed_model is None and Settings._callback_manager is None
+    return Settings._llm, Settings._embed_model, Settings._callback_manager
 
 
 def test_retriever_returns_abstract_sentences_with_paper_metadata(corpus: Corpus) -> None:
+    before = global_settings()
     nodes = PaperQARetriever(corpus.qa, k=3, sentences=2).retrieve(QUESTION)
     assert nodes and all(isinstance(n, NodeWithScore) for n in nodes)
     papers = {p.paper_id: p for p in corpus.qa.papers()}
@@ -39,7 +41,7 @@ def test_retriever_returns_abstract_sentences_with_paper_metadata(corpus: Corpus
         assert n.node.get_content() == paper.abstract[meta["start"]:meta["end"]]  # a sentence, exactly as stored
         assert (meta["title"], meta["source"], meta["year"]) == (paper.title, paper.source, paper.year)
         assert -1.0 <= n.score <= 1.0 and meta["rank"] in (1, 2, 3)
-    assert global_settings_untouched()
+    assert global_settings() == before and before[:2] == (None, None)
 
 
 def test_retriever_can_return_chunks(corpus: Corpus) -> None:
@@ -56,6 +58,7 @@ def test_retriever_can_return_chunks(corpus: Corpus) -> None:
 
 
 def test_query_engine_response_is_the_verified_answer_with_citations(corpus: Corpus) -> None:
+    before = global_settings()
     engine = PaperQAQueryEngine(corpus.qa, k=5)
     response = engine.query(QUESTION)
     expected = engine.answer(QUESTION)  # the same engine, asked directly (temperature 0: the same answer)
@@ -69,7 +72,7 @@ def test_query_engine_response_is_the_verified_answer_with_citations(corpus: Cor
         assert papers[cite.paper_id].abstract[meta["start"]:meta["end"]] == cite.quote
     refusal = engine.query("What is the boiling point of tungsten on Mars?")
     assert refusal.metadata["refused"] and refusal.source_nodes == []
-    assert global_settings_untouched()
+    assert global_settings() == before and before[:2] == (None, None)
 
 
 def test_readme_llama_index_example_runs_as_written(corpus: Corpus) -> None:
