@@ -77,9 +77,10 @@ class BM25Index:
     def build(cls, chunk_ids: list[str], paper_ids: list[str], texts: list[str], generation: int,
               k1: float = 1.5, b: float = 0.75) -> BM25Index:
         model = None
-        if texts:
+        tokens = [tokenize(t) for t in texts]
+        if any(tokens):  # chunks with no indexable term (e.g. only non-Latin script) leave nothing to search
             model = bm25s.BM25(k1=k1, b=b, method="lucene")
-            model.index([tokenize(t) for t in texts], show_progress=False)
+            model.index(tokens, show_progress=False)
         return cls(chunk_ids, paper_ids, model, generation)
 
     def idf(self, term: str) -> float:
@@ -127,7 +128,7 @@ class BM25Index:
         try:
             meta = json.loads((folder / "index.json").read_text(encoding="utf-8"))
             chunk_ids, paper_ids = list(meta["chunk_ids"]), list(meta["paper_ids"])
-            model = bm25s.BM25.load(str(folder)) if chunk_ids else None
+            model = bm25s.BM25.load(str(folder)) if (folder / "params.index.json").exists() else None
             index = cls(chunk_ids, paper_ids, model, int(meta["generation"]))
             if len(paper_ids) != len(chunk_ids):
                 return None

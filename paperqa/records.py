@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -32,7 +33,7 @@ class Paper:
     url: str | None = None
     doi: str | None = None
 
-    @property
+    @functools.cached_property
     def content_key(self) -> str:
         """Same paper, whatever its id: the normalised title and abstract (see `content_key`)."""
         return content_key(self.title, self.abstract)
@@ -133,12 +134,22 @@ def strip_invisible(text: str) -> str:
     return _INVISIBLE_RE.sub("", text)
 
 
+class _PunctuationToSpace(dict):  # type: ignore[type-arg]
+    """A str.translate table built as characters are first seen: punctuation, separators and controls -> space."""
+
+    def __missing__(self, code: int) -> int:
+        self[code] = code if unicodedata.category(chr(code))[0] in "LMNS" else 32
+        return self[code]
+
+
+_PUNCTUATION_TO_SPACE = _PunctuationToSpace()
+
+
 def normalise_key(text: str) -> str:
     """NFKC, case-folded, invisible controls and punctuation dropped, one space between words. Letters of every
     script, numbers and symbols (emoji included) are kept, so no script collapses to an empty key."""
     text = strip_invisible(unicodedata.normalize("NFKC", text)).casefold()
-    kept = "".join(c if unicodedata.category(c)[0] in "LMNS" else " " for c in text)
-    return " ".join(kept.split())
+    return " ".join(text.translate(_PUNCTUATION_TO_SPACE).split())
 
 
 def title_key(title: str) -> str:
