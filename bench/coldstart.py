@@ -44,7 +44,7 @@ import json, sys, time
 t = [("interpreter", time.perf_counter())]
 def mark(name): t.append((name, time.perf_counter()))
 import paperqa.settings; mark("import paperqa.settings")
-import numpy, scipy.sparse; mark("import numpy+scipy")
+import numpy, bm25s; mark("import numpy+bm25s")
 import chromadb; mark("import chromadb")
 if BACKEND == "torch":
     import torch; mark("import torch")

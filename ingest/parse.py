@@ -6,15 +6,21 @@ backtracking-prone regexes, no per-character Python loops over unbounded text), 
 
 Cleaning depends on where the text was written: the seed file, BibTeX and arXiv metadata are TeX-flavoured, so their
 LaTeX is turned into plain Unicode (`$α$` -> `α`, `\\%` -> `%`, `{\\"o}` -> `ö`); generic JSON/CSV rows are plain text
-(a `$` there may be a price), so they only get whitespace normalised.
+(a `$` there may be a price), so they only get whitespace normalised. Zero-width and bidi controls go everywhere.
+
+Every record is returned, repeats included: deciding which records are the same paper, and saying so, is the
+pipeline's job (ingest/pipeline.py). BibTeX is split into entries by bibtexparser 2; BEIR corpora (`_id`, `title`,
+`text`) read like any JSON lines, `_id` becoming the paper id.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -23,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from paperqa.errors import SourceError
-from paperqa.records import Paper, SourceRef, arxiv_id, make_paper_id, normalise_doi
+from paperqa.records import Paper, SourceRef, arxiv_id, make_paper_id, normalise_doi, strip_invisible
 
 if TYPE_CHECKING:
     import _csv
@@ -34,6 +40,7 @@ TITLE_MAX = 1_000
 ABSTRACT_MAX = 20_000
 AUTHORS_MAX = 100_000
 URL_MAX = 2_000
+ID_MAX = 200
 # Raw text this many times over a cap is rejected before cleaning, so garbage never reaches the (linear) cleaner.
 _RAW_SLACK = 4
 
@@ -80,7 +87,7 @@ def parse_bytes(data: bytes, name: str) -> list[Paper]:
         papers = _parse_bib(text, name)
     if not papers:
         raise SourceError(name, None, "no papers found (the file has no title/abstract records)")
-    return _dedupe(papers)
+    return papers
 
 
 def decode(data: bytes, name: str) -> str:
@@ -166,26 +173,34 @@ class _Lines:
 # ---------------------------------------------------------------------------------------------------------------------
 # Text cleaning
 
-_GREEK_NAMES = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
-                "upsilon phi chi psi omega").split()
-_SYMBOLS: dict[str, str] = {
-    **dict(zip(_GREEK_NAMES, "αβγδεζηθικλμνξοπρστυφχψω", strict=True)),
-    **dict(zip([n.capitalize() for n in _GREEK_NAMES], "ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ", strict=True)),
-    "varepsilon": "ε", "vartheta": "ϑ", "varphi": "φ", "varpi": "ϖ", "varrho": "ϱ", "varsigma": "ς",
-    "times": "×", "cdot": "·", "cdots": "⋯", "ldots": "…", "dots": "…", "sim": "~", "approx": "≈", "simeq": "≃",
-    "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥", "neq": "≠", "ne": "≠", "ll": "≪", "gg": "≫", "pm": "±", "mp": "∓",
-    "infty": "∞", "to": "→", "rightarrow": "→", "leftarrow": "←", "Rightarrow": "⇒", "leftrightarrow": "↔",
-    "mapsto": "↦", "in": "∈", "notin": "∉", "subset": "⊂", "subseteq": "⊆", "cup": "∪", "cap": "∩",
-    "forall": "∀", "exists": "∃", "partial": "∂", "nabla": "∇", "sum": "∑", "prod": "∏", "int": "∫",
-    "sqrt": "√", "circ": "∘", "ell": "ℓ", "propto": "∝", "emptyset": "∅", "oplus": "⊕", "otimes": "⊗",
-    "degree": "°", "deg": "deg", "log": "log", "exp": "exp", "min": "min", "max": "max", "arg": "arg",
-    "textasciitilde": "~", "textbackslash": "\\", "textdollar": "$", "textunderscore": "_", "textbar": "|",
-    "textendash": "–", "textemdash": "—", "textquoteright": "’", "textquoteleft": "‘", "euro": "€",
-    "copyright": "©", "textregistered": "®", "texttrademark": "™", "S": "§", "P": "¶", "dag": "†",
-    "ss": "ß", "o": "ø", "O": "Ø", "ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "aa": "å", "AA": "Å", "l": "ł",
-    "L": "Ł", "i": "ı", "j": "ȷ", "LaTeX": "LaTeX", "TeX": "TeX", "BibTeX": "BibTeX",
-    "quad": " ", "qquad": " ", "newline": " ", "par": " ",
+# Symbol names -> characters: pylatexenc's table (hundreds of names), with ours where we choose differently or it has
+# no entry. Not pylatexenc's whole LaTeX-to-text conversion: on the bundled corpus it read the scraped abstracts' bare
+# '%' as comments (dropping the rest of 9 abstracts), changed titles ('--' -> '–', which eval matches on), was ~370x
+# slower than this linear pass, and fails on deeply nested braces (RecursionError); bench/libraries.py measures it.
+_SYMBOL_OVERRIDES = {
+    "epsilon": "ε", "phi": "φ", "sim": "~", "sqrt": "√", "ne": "≠", "degree": "°", "deg": "deg", "arg": "arg",
+    "textunderscore": "_", "textbar": "|", "euro": "€", "copyright": "©", "S": "§", "P": "¶", "LaTeX": "LaTeX",
+    "TeX": "TeX", "BibTeX": "BibTeX", "quad": " ", "qquad": " ", "newline": " ", "par": " ",
 }
+
+
+@functools.cache
+def _symbol(name: str) -> str | None:
+    """The character(s) a symbol command stands for, or None when it is not a plain symbol."""
+    if name in _SYMBOL_OVERRIDES:
+        return _SYMBOL_OVERRIDES[name]
+    spec = _latex_table().get_macro_spec(name)
+    repl = getattr(spec, "simplify_repl", None)
+    return repl if isinstance(repl, str) and "%" not in repl and "\\" not in repl else None
+
+
+@functools.cache
+def _latex_table():  # type: ignore[no-untyped-def]
+    from pylatexenc.latex2text import get_default_latex_context_db
+
+    return get_default_latex_context_db()
+
+
 # Commands that only format their argument: drop the name, keep the argument (and drop that group's braces).
 _FORMAT_COMMANDS = frozenset({
     "textbf", "textit", "texttt", "textsc", "textrm", "textsf", "textsl", "textup", "textnormal", "emph", "em", "bf",
@@ -211,8 +226,9 @@ _NON_SPACE_CONTROL = {c: None for c in range(0x20) if chr(c) not in "\t\n\x0b\x0
 
 
 def normalise_space(text: str) -> str:
-    """One space between words, no control characters: abstracts arrive with newlines and runs of spaces."""
-    return " ".join(text.translate(_NON_SPACE_CONTROL).split())
+    """One space between words, no control characters, no zero-width or bidi controls (a title must not display
+    reordered, and an invisible character must not split a word for search)."""
+    return " ".join(strip_invisible(text.translate(_NON_SPACE_CONTROL)).split())
 
 
 def _accent(m: re.Match[str]) -> str:
@@ -245,8 +261,9 @@ def clean_latex(text: str, *, drop_braces: bool) -> str:
             if not name:  # a lone backslash at the very end
                 continue
             if name.isalpha():
-                if name in _SYMBOLS:
-                    out.append(_SYMBOLS[name])
+                symbol = _symbol(name)
+                if symbol is not None:
+                    out.append(symbol)
                 elif name in _FORMAT_COMMANDS:
                     format_end = m.end()
                 else:
@@ -321,6 +338,7 @@ class _Record:
     url: str | None = None
     doi: str | None = None
     arxiv: list[str] = field(default_factory=list)  # candidates, best first (an id, an eprint, a URL)
+    explicit_id: str | None = None  # the record's own `_id`/`id`, used when it has no DOI or arXiv id
 
 
 _DOI_RE = re.compile(r"10\.\d{4,9}/\S+")
@@ -350,20 +368,11 @@ def _finish(rec: _Record, name: str, latex: bool, drop_braces: bool) -> Paper:
         url = f"https://arxiv.org/abs/{arxiv}"
     elif not url and doi:
         url = f"https://doi.org/{doi}"
-    return Paper(paper_id=make_paper_id(title, doi=doi, arxiv=arxiv), title=title, abstract=abstract,
+    explicit = _clean(rec.explicit_id, ID_MAX, "id", name, line, False, False) if rec.explicit_id else None
+    return Paper(paper_id=make_paper_id(title, abstract, doi=doi, arxiv=arxiv, explicit=explicit), title=title,
+                 abstract=abstract,
                  source=SourceRef(file=name, line=line), authors=authors, year=rec.year, url=url or None,
                  doi=doi or None)
-
-
-def _dedupe(papers: list[Paper]) -> list[Paper]:
-    """The first record of an id wins; a repeat inside one file is not an error."""
-    seen: set[str] = set()
-    out: list[Paper] = []
-    for p in papers:
-        if p.paper_id not in seen:
-            seen.add(p.paper_id)
-            out.append(p)
-    return out
 
 
 _YEAR_RE = re.compile(r"(?<!\d)(\d{4})(?!\d)")
@@ -478,6 +487,7 @@ def _refuse_other_format(first: str, name: str, line: int) -> None:
 # JSON lines / JSON documents / CSV: one record per object or row, keys matched case-insensitively
 
 _ARXIV_HINT_KEYS = ("authors_parsed", "submitter")  # keys of arXiv's metadata snapshot, whose text is TeX
+_ABSTRACT_KEYS = ("abstract", "summary", "text")  # "text": BEIR corpora ({"_id", "title", "text"})
 
 
 def _type_name(value: object) -> str:
@@ -498,7 +508,7 @@ def _record_from_fields(fields: dict[str, object], name: str, line: int, kind: s
     """JSON object / CSV row -> Paper. `kind` words the errors ('line', 'row')."""
     fields = {k.strip().lstrip("\ufeff").lower(): v for k, v in reversed(list(fields.items())) if isinstance(k, str)}
     values: dict[str, str] = {}
-    for key, aliases in (("title", ("title",)), ("abstract", ("abstract", "summary"))):
+    for key, aliases in (("title", ("title",)), ("abstract", _ABSTRACT_KEYS)):
         present = [a for a in aliases if a in fields]
         if not present:
             raise SourceError(name, line, f"this {kind} has no '{key}'; every record needs a title and an abstract")
@@ -523,8 +533,23 @@ def _record_from_fields(fields: dict[str, object], name: str, line: int, kind: s
         ids.append(url)
     is_arxiv = any(arxiv_id(i) for i in ids[:3]) or any(k in fields for k in _ARXIV_HINT_KEYS)
     rec = _Record(line=line, title=values["title"], abstract=values["abstract"], authors=authors, year=year,
-                  url=url, doi=doi, arxiv=ids)
+                  url=url, doi=doi, arxiv=ids, explicit_id=_explicit_id(fields, name, line))
     return _finish(rec, name, latex=is_arxiv, drop_braces=True)
+
+
+def _explicit_id(fields: dict[str, object], name: str, line: int) -> str | None:
+    """A record's own id: BEIR's `_id`, or `id` (a string, or a whole number as JSON and CSV exports write them)."""
+    for key in ("_id", "id"):
+        value = fields.get(key)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if value is not None and not isinstance(value, str):
+            raise SourceError(name, line, f"'{key}' must be a string or a whole number, not {_type_name(value)}")
+        if value and value.strip():
+            return value
+    return None
 
 
 def _authors(value: object, name: str, line: int) -> list[str]:
@@ -656,7 +681,7 @@ def _parse_csv(text: str, name: str, delimiter: str) -> list[Paper]:
             header = [c.strip().lstrip("\ufeff").lower() for c in row]
             header_line = line
             missing = [c for c in ("title", "abstract") if c not in header and not (c == "abstract" and
-                                                                                   "summary" in header)]
+                                                                                   set(_ABSTRACT_KEYS) & set(header))]
             if missing:
                 shown = ", ".join(repr(c) for c in header[:12] if c) or "none"
                 sep = "tab" if delimiter == "\t" else "comma"
@@ -691,224 +716,149 @@ def _csv_rows(reader: _csv._reader, name: str) -> Iterator[tuple[int, list[str]]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# BibTeX
+# BibTeX: bibtexparser 2 splits the file into blocks (entries, @string, comments, failed blocks with their lines);
+# here each entry's raw values are resolved (@string macros, '#' concatenation) and checked.
 
 _BIB_AT_RE = re.compile(r"@[ \t]*([A-Za-z][\w-]*)[ \t\n]*([{(])")
-_BIB_KEY_RE = re.compile(r"[ \t\n]*([^,\s{}()=\"#%]*)[ \t\n]*")
-_BIB_NAME_RE = re.compile(r"([A-Za-z_][\w\-.:+/]*)[ \t\n]*=[ \t\n]*")
-_BIB_SKIP_RE = re.compile(r"(?:[ \t\n]*%[^\n]*)*[ \t\n]*")  # each repeat starts at a '%': no backtracking
-# No field we keep can be near this long; scanning further for a lost '}' would only waste time on garbage.
-_BIB_VALUE_MAX = 1_000_000
-_BIB_NUMBER_RE = re.compile(r"\d+")
-_BIB_MACRO_RE = re.compile(r"[A-Za-z_][\w\-.:+/]*")
-_BIB_BRACE_RE = re.compile(r"\\.|[{}]", re.DOTALL)
-_BIB_QUOTE_RE = re.compile(r"\\.|[{}\"]", re.DOTALL)
-_BIB_SWALLOWED_ENTRY_RE = re.compile(r"\n[ \t]*@[A-Za-z]+[ \t]*[{(]")
-_BIB_FIELD_INSIDE_RE = re.compile(r"\n[ \t]*[A-Za-z][\w-]*[ \t]*=")
+_BIB_PART_RE = re.compile(r"[ \t\n]*(?:(\{)|(\")|(\d+)|([A-Za-z_][\w\-.:+/]*))")
+_BIB_GROUP_RE = re.compile(r"\\.|[{}\"]", re.DOTALL)
 _MONTHS = {m: m.capitalize() for m in ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov",
                                       "dec")}
 _BIB_USED_FIELDS = ("title", "abstract", "author", "year", "date", "doi", "url", "eprint", "arxiv", "arxivid")
+logging.getLogger("bibtexparser").setLevel(logging.CRITICAL)  # its failures become our SourceErrors instead
 
 
-class _BibParser:
-    """A small recursive-descent BibTeX reader: entries, `@string` macros, `#` concatenation, nested braces."""
-
-    def __init__(self, text: str, name: str) -> None:
-        self.text = text
-        self.name = name
-        self.lines = _Lines(text)
-        self.macros: dict[str, str] = dict(_MONTHS)
-
-    def error(self, pos: int, message: str) -> SourceError:
-        return SourceError(self.name, self.lines.at(pos), message)
-
-    def unclosed(self, entry_line: int, pos: int, message: str) -> SourceError:
-        """An entry missing its closer is reported where the entry starts, since that is where the fix goes."""
-        return SourceError(self.name, entry_line, f"{message} (noticed on line {self.lines.at(pos)})")
-
-    def skip(self, pos: int) -> int:
-        """Whitespace and `%` comment lines between fields."""
-        return _BIB_SKIP_RE.match(self.text, pos).end()  # type: ignore[union-attr]
-
-    def check_outside(self, start: int, end: int, after: tuple[int, str] | None) -> None:
-        """Text between entries is a comment to BibTeX, but a stray '}' there means an entry closed too early: blame
-        that entry (`after`: its line and name), since its fields past the extra '}' were silently cut off. Lines
-        starting with '%' are comments and may hold anything."""
-        if self.text.find("}", start, end) < 0:
-            return
-        i = start
-        for ln in self.text[start:end].split("\n"):
-            if "}" in ln and not ln.lstrip().startswith("%"):
-                i += ln.index("}")
-                break
-            i += len(ln) + 1
-        else:
-            return
-        if after is None:
-            raise self.error(i, "unbalanced braces: a '}' before any entry")
-        raise SourceError(self.name, after[0], f"unbalanced braces: {after[1]} has one '}}' too many; it ends early "
-                                               f"and a stray '}}' is left on line {self.lines.at(i)}")
-
-    def closing_brace(self, open_pos: int, pattern: re.Pattern[str], what: str) -> int:
-        """Offset of the '}' (or '"') that closes the group opened at `open_pos`."""
-        quote = pattern is _BIB_QUOTE_RE
-        depth = 0
-        for m in pattern.finditer(self.text, open_pos + 1, open_pos + _BIB_VALUE_MAX):
-            tok = m.group()
-            if tok == "{":
-                depth += 1
-            elif tok == "}":
-                if depth == 0:
-                    if quote:  # the entry's closer, reached inside the quotes
-                        break
-                    return m.start()
-                depth -= 1
-            elif tok == '"' and depth == 0:
-                return m.start()
-        opener = "quote" if quote else "'{'"
-        if len(self.text) - open_pos >= _BIB_VALUE_MAX:
-            raise self.error(open_pos, f"{what} is over {_BIB_VALUE_MAX:,} characters long, or the {opener} that "
-                                       "opens it on this line is never closed")
-        raise self.error(open_pos, f"unbalanced braces: the {opener} that opens {what} on this line is never closed")
-
-    def value(self, pos: int, what: str) -> tuple[str, int, bool]:
-        """(value, offset after it, whether it used an undefined macro) for `{..}`, `".."`, numbers, macros, `#`."""
-        parts: list[str] = []
-        undefined = False
-        while True:
-            ch = self.text[pos:pos + 1]
-            if ch in ("{", '"'):
-                end = self.closing_brace(pos, _BIB_BRACE_RE if ch == "{" else _BIB_QUOTE_RE, what)
-                part = self.text[pos + 1:end]
-                if _BIB_SWALLOWED_ENTRY_RE.search(part):
-                    raise self.error(pos, f"unbalanced braces: {what} runs into the next '@' entry; a '}}' is "
-                                          "probably missing on this line")
-                parts.append(part)
-                pos = end + 1
-            elif m := _BIB_NUMBER_RE.match(self.text, pos):
-                parts.append(m.group())
-                pos = m.end()
-            elif m := _BIB_MACRO_RE.match(self.text, pos):
-                macro = m.group().lower()
-                undefined = undefined or macro not in self.macros
-                parts.append(self.macros.get(macro, m.group()))
-                pos = m.end()
-            else:
-                found = "the end of the file" if pos >= len(self.text) else repr(self.text[pos])
-                raise self.error(pos, f"expected a value for {what} ({{...}}, \"...\" or a number), found {found}")
-            pos = self.skip(pos)
-            if not self.text.startswith("#", pos):
-                return "".join(parts), pos, undefined
-            pos = self.skip(pos + 1)
-
-    def fields(self, pos: int, closer: str, entry: str, line: int) -> tuple[dict[str, tuple[str, bool]], int]:
-        """Parse `name = value, ...` up to the entry's closer; returns the fields and the offset after the closer."""
-        out: dict[str, tuple[str, bool]] = {}
-        while True:
-            pos = self.skip(pos)
-            if self.text.startswith(closer, pos):
-                return out, pos + 1
-            if self.text.startswith(",", pos):
-                pos += 1
-                continue
-            m = _BIB_NAME_RE.match(self.text, pos)
-            if not m:
-                if pos >= len(self.text):
-                    raise self.unclosed(line, pos, f"unbalanced braces: {entry} is never closed with '{closer}'")
-                if self.text.startswith("@", pos):
-                    raise self.unclosed(line, pos, f"unbalanced braces: {entry} is not closed with '{closer}' "
-                                                   "before the next entry")
-                raise self.error(pos, f"expected a field like 'title = {{...}}' in {entry}, found "
-                                      f"{self.text[pos:pos + 20]!r}")
-            key = m.group(1).lower()
-            value, pos, undefined = self.value(m.end(), f"the '{key}' field of {entry}")
-            out.setdefault(key, (value, undefined))
-            pos = self.skip(pos)
-            if not self.text.startswith((",", closer), pos):
-                if _BIB_FIELD_INSIDE_RE.search(value):
-                    raise self.error(m.end(), f"unbalanced braces: the '{key}' value of {entry} runs on into the "
-                                              "next field; its '{' on this line is probably never closed")
-                if pos >= len(self.text):
-                    raise self.unclosed(line, pos, f"unbalanced braces: {entry} is never closed with '{closer}'")
-                raise self.error(pos, f"expected ',' or '{closer}' after the '{key}' field of {entry}, found "
-                                      f"{self.text[pos:pos + 20]!r} (a missing comma or brace?)")
-
-    def skip_group(self, at: int, open_pos: int, closer: str, what: str) -> int:
-        if closer == "}":
-            return self.closing_brace(open_pos, _BIB_BRACE_RE, what) + 1
-        end = self.text.find(")", open_pos)
-        if end < 0:
-            raise self.error(at, f"{what} is never closed with ')'")
-        return end + 1
-
-    def records(self) -> list[_Record]:
-        """One record per entry; @string defines macros, @comment/@preamble are skipped."""
-        text = self.text
-        out: list[_Record] = []
-        pos = 0
-        previous: tuple[int, str] | None = None
-        while True:
-            m = _BIB_AT_RE.search(text, pos)  # an '@' in comment text (an email address) is not an entry
-            if not m:
-                self.check_outside(pos, len(text), previous)
-                return out
-            at = m.start()
-            self.check_outside(pos, at, previous)
-            kind = m.group(1).lower()
-            closer = "}" if m.group(2) == "{" else ")"
-            open_pos = m.end() - 1
-            line = self.lines.at(at)
-            if kind in ("comment", "preamble"):
-                pos = self.skip_group(at, open_pos, closer, f"@{kind}")
-                previous = (line, f"the @{kind} on line {line}")
-                continue
-            if kind == "string":
-                previous = (line, f"the @string on line {line}")
-                fields, pos = self.fields(m.end(), closer, previous[1], line)
-                for key, (value, _) in fields.items():
-                    self.macros[key] = value
-                continue
-            km = _BIB_KEY_RE.match(text, m.end())
-            key = km.group(1) if km else ""
-            entry = f"entry '{key}' (line {line})" if key else f"the @{kind} entry on line {line}"
-            pos = km.end() if km else m.end()
-            if not text.startswith((",", closer), pos):
-                raise self.error(pos, f"expected ',' after the key of {entry}")
-            fields, pos = self.fields(pos, closer, entry, line)
-            following = _BIB_AT_RE.search(text, pos)  # blame a stray '}' before reporting fields it cut off
-            self.check_outside(pos, following.start() if following else len(text), (line, entry))
-            out.append(self.record(fields, line, entry))
-            previous = (line, entry)
-
-    def record(self, fields: dict[str, tuple[str, bool]], line: int, entry: str) -> _Record:
-        for key in _BIB_USED_FIELDS:
-            if key in fields and fields[key][1]:
-                raise SourceError(self.name, line, f"the '{key}' field of {entry} uses an undefined @string macro; "
-                                                   "put the value in braces")
-        for key in ("title", "abstract"):
-            if not fields.get(key, ("", False))[0].strip():
-                raise SourceError(self.name, line, f"{entry} has no {key}; every entry needs a title and an "
-                                                   "abstract")
-
-        def get(key: str) -> str | None:
-            return fields.get(key, ("", False))[0].strip() or None
-
-        authors = []
-        if get("author"):
-            raw = get("author") or ""
-            _check_raw_length(raw, AUTHORS_MAX // _RAW_SLACK, "author", self.name, line)
-            authors = [_bib_name(a) for a in _split_bib_authors(raw)]
-        year = None
-        for key in ("year", "date"):
-            if get(key):
-                year = _year(clean_latex(get(key) or "", drop_braces=True), key, self.name, line)
-                if year is not None:
+def _bib_value(raw: str, macros: dict[str, str]) -> tuple[str, int, str]:
+    """A raw BibTeX value (`{..}`, `".."`, a number or an @string name, joined by `#`) -> (text, offset of a problem,
+    the problem: "" when there is none). bibtexparser has already checked that braces balance."""
+    parts: list[str] = []
+    pos = 0
+    while True:
+        m = _BIB_PART_RE.match(raw, pos)
+        if not m:
+            return "", pos, "value"
+        if m.group(1) or m.group(2):
+            depth, end = 0, -1
+            for t in _BIB_GROUP_RE.finditer(raw, m.end()):
+                tok = t.group()
+                if depth == 0 and (tok == '"' and m.group(2) or tok == "}" and m.group(1)):
+                    end = t.start()
                     break
-        doi = get("doi")
-        url = get("url")
-        arxiv = [c for c in (get("eprint"), get("arxiv"), get("arxivid"), url) if c]
-        return _Record(line=line, title=fields["title"][0], abstract=fields["abstract"][0], authors=authors,
-                       year=year, url=_bib_verbatim(url), doi=_bib_verbatim(doi), arxiv=arxiv)
+                depth += {"{": 1, "}": -1}.get(tok, 0)
+            if end < 0:
+                return "", m.start(), "value"
+            parts.append(raw[m.end():end])
+            pos = end + 1
+        elif m.group(3):
+            parts.append(m.group(3))
+            pos = m.end()
+        elif m.group(4).lower() in macros:
+            parts.append(macros[m.group(4).lower()])
+            pos = m.end()
+        else:
+            return "", m.start(), "macro"
+        rest = len(raw) - len(raw[pos:].lstrip())
+        if rest == len(raw):
+            return "".join(parts), 0, ""
+        if raw[rest] != "#":
+            return "", rest, "comma"
+        pos = rest + 1
+
+
+def _bib_check_blocks(blocks: list, name: str) -> None:  # type: ignore[type-arg]
+    """Blocks bibtexparser could not parse, and text between entries holding a '}' (an entry closed too early; a
+    '%' line may hold anything), become SourceErrors at the entry's line."""
+    from bibtexparser import model
+
+    previous: tuple[int, str] | None = None
+    for block in blocks:
+        line = (block.start_line or 0) + 1
+        if isinstance(block, model.ParsingFailedBlock) and not block.ignore_error_block:
+            reason = getattr(block.error, "abort_reason", "") or str(block.error)
+            what = f"is not valid BibTeX ({' '.join(reason.split())})"
+            if "end of file" in reason:
+                what = "is never closed"
+            elif "block start" in reason or "found `@" in reason:
+                what = "is not closed before the next entry"
+            raise SourceError(name, line, f"unbalanced braces: the entry starting on this line {what}; is a '}}' or "
+                                          "a quote missing?")
+        if isinstance(block, model.ImplicitComment):
+            stray = next((i for i, ln in enumerate((block.raw or "").split("\n"))
+                          if "}" in ln and not ln.lstrip().startswith("%")), None)
+            if stray is not None and previous is None:
+                raise SourceError(name, line + stray, "unbalanced braces: a '}' before any entry")
+            if stray is not None and previous is not None:
+                raise SourceError(name, previous[0], f"unbalanced braces: {previous[1]} has one '}}' too many; it "
+                                                     f"ends early and a stray '}}' is left on line {line + stray}")
+        elif isinstance(block, model.Entry | model.String | model.ParsingFailedBlock):
+            key = getattr(block, "key", "")
+            previous = (line, f"entry '{key}' (line {line})" if key else f"the block on line {line}")
+
+
+def _parse_bib(text: str, name: str) -> list[Paper]:
+    import bibtexparser
+    from bibtexparser import model
+
+    blocks = bibtexparser.parse_string(text, parse_stack=[]).blocks
+    _bib_check_blocks(blocks, name)
+    macros = dict(_MONTHS)
+    papers: list[Paper] = []
+    for block in blocks:
+        if isinstance(block, model.ParsingFailedBlock):  # a repeated entry or field key: the pipeline reports repeats
+            block = block.ignore_error_block
+        if not isinstance(block, model.String | model.Entry):
+            continue
+        line = (block.start_line or 0) + 1
+        is_string = isinstance(block, model.String)
+        entry = f"the @string on line {line}" if is_string else f"entry '{block.key}' (line {line})"
+        fields = [model.Field(block.key, block.value, block.start_line)] if is_string else block.fields
+        values: dict[str, str] = {}
+        for f in fields:
+            key = f.key.lower()
+            value, at, problem = _bib_value(str(f.value), macros)
+            if problem and (is_string or key in _BIB_USED_FIELDS):
+                raise SourceError(name, (f.start_line or 0) + 1 + str(f.value)[:at].count("\n"), {
+                    "macro": f"the '{key}' field of {entry} uses an undefined @string macro; put the value in braces",
+                    "comma": f"expected ',' or '}}' after the '{key}' field of {entry} (a missing comma or brace?)",
+                }.get(problem, f"expected a value for the '{key}' field of {entry} ({{...}}, \"...\" or a number)"))
+            values.setdefault(key, value)
+        if is_string:
+            macros[block.key.lower()] = values[block.key.lower()]
+        else:
+            papers.append(_finish(_bib_record(values, name, line, entry), name, latex=True, drop_braces=True))
+    return papers
+
+
+def _bib_record(fields: dict[str, str], name: str, line: int, entry: str) -> _Record:
+    from bibtexparser.middlewares.names import parse_single_name_into_parts, split_multiple_persons_names
+
+    for key in ("title", "abstract"):
+        if not fields.get(key, "").strip():
+            raise SourceError(name, line, f"{entry} has no {key}; every entry needs a title and an abstract")
+
+    def get(key: str) -> str | None:
+        return fields.get(key, "").strip() or None
+
+    authors = []
+    if get("author"):
+        raw = normalise_space(get("author") or "")
+        _check_raw_length(raw, AUTHORS_MAX // _RAW_SLACK, "author", name, line)
+        for person in split_multiple_persons_names(raw):
+            if person.lower() != "others":
+                try:
+                    authors.append(parse_single_name_into_parts(person).merge_first_name_first)
+                except ValueError:  # InvalidNameError: 'a, b, c, d' is kept as written
+                    authors.append(person)
+    year = None
+    for key in ("year", "date"):
+        if get(key):
+            year = _year(clean_latex(get(key) or "", drop_braces=True), key, name, line)
+            if year is not None:
+                break
+    url = _bib_verbatim(get("url"))
+    arxiv = [c for c in (get("eprint"), get("arxiv"), get("arxivid"), url) if c]
+    return _Record(line=line, title=fields["title"], abstract=fields["abstract"], authors=authors, year=year, url=url,
+                   doi=_bib_verbatim(get("doi")), arxiv=arxiv)
 
 
 def _bib_verbatim(value: str | None) -> str | None:
@@ -918,44 +868,3 @@ def _bib_verbatim(value: str | None) -> str | None:
     for esc in ("\\_", "\\%", "\\&", "\\#", "\\~", "\\$"):
         value = value.replace(esc, esc[-1])
     return value.replace("{", "").replace("}", "")
-
-
-_BIB_AND_RE = re.compile(r"[{}]| and ", re.IGNORECASE)
-
-
-def _split_bib_authors(value: str) -> list[str]:
-    """Split at ' and ' outside braces: '{Barnes and Noble}' is one author."""
-    value = normalise_space(value)
-    parts, depth, start = [], 0, 0
-    for m in _BIB_AND_RE.finditer(value):
-        tok = m.group()
-        if tok == "{":
-            depth += 1
-        elif tok == "}":
-            depth = max(0, depth - 1)
-        elif depth == 0:
-            parts.append(value[start:m.start()])
-            start = m.end()
-    parts.append(value[start:])
-    return [p.strip() for p in parts if p.strip() and p.strip().lower() != "others"]
-
-
-def _bib_name(name: str) -> str:
-    """'Last, First' -> 'First Last' (for display); other forms are kept as written."""
-    depth, commas = 0, []
-    for m in re.finditer(r"[{},]", name):
-        if m.group() == "{":
-            depth += 1
-        elif m.group() == "}":
-            depth = max(0, depth - 1)
-        elif depth == 0:
-            commas.append(m.start())
-    if len(commas) == 1:
-        last, first = name[:commas[0]].strip(), name[commas[0] + 1:].strip()
-        return f"{first} {last}".strip()
-    return name
-
-
-def _parse_bib(text: str, name: str) -> list[Paper]:
-    parser = _BibParser(text, name)
-    return [_finish(rec, name, latex=True, drop_braces=True) for rec in parser.records()]

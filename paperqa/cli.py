@@ -5,17 +5,34 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from pydantic import ValidationError
 
 from paperqa.answer import Answer, Token
+from paperqa.api import K_MAX
 from paperqa.errors import PaperQAError
 from paperqa.settings import Settings  # (any paperqa import runs paperqa/__init__, which sets the offline env first)
 
 BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "data" / "trending-papers-274-abstracts.txt"
+
+
+def _int_in(low: int, high: int, what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high], else a message saying what is allowed."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number from {low} to {high}, "
+                                             f"not {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be from {low} to {high}, not {value}")
+        return value
+
+    return parse
 
 
 def _qa(args: argparse.Namespace, rebuild: bool = False):  # type: ignore[no-untyped-def]
@@ -140,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("ingest", help="parse, chunk, embed and store papers (default: the bundled corpus)")
     s.add_argument("paths", nargs="*", help="files or folders (.txt seed format, .jsonl/.json, .csv/.tsv, .bib)")
-    s.add_argument("--rebuild", action="store_true", help="drop the store and embed everything again")
+    s.add_argument("--rebuild", action="store_true", help="make the store exactly these files, embedded again "
+                   "(built beside the old store, which stays until the new one is complete)")
     s.add_argument("--json", action="store_true", help="print the report as JSON")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_ingest)
@@ -156,17 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ask", help="answer one question")
     s.add_argument("question")
     s.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
-    s.add_argument("--k", type=int, default=None, help="papers to retrieve")
+    s.add_argument("--k", type=_int_in(1, K_MAX, "--k"), default=None, help=f"papers to retrieve (1-{K_MAX})")
     s.add_argument("--stream", action="store_true", help="show the model's tokens on stderr as they come")
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("chat", help="a terminal chat with follow-up questions")
-    s.add_argument("--k", type=int, default=None)
+    s.add_argument("--k", type=_int_in(1, K_MAX, "--k"), default=None, help=f"papers to retrieve (1-{K_MAX})")
     s.set_defaults(func=cmd_chat)
 
     s = sub.add_parser("serve", help="start the web UI (ingests the bundled corpus if the store is empty)")
     s.add_argument("--host", default=None, help="default PAPERQA_HOST, 127.0.0.1")
-    s.add_argument("--port", type=int, default=None, help="default PAPERQA_PORT, 7860")
+    s.add_argument("--port", type=_int_in(0, 65535, "--port"), default=None, help="default PAPERQA_PORT, 7860")
     s.add_argument("--auth", default=None, help="user:password (default PAPERQA_AUTH)")
     s.add_argument("--no-ingest", action="store_true")
     s.set_defaults(func=cmd_serve)

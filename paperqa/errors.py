@@ -30,5 +30,9 @@ class BackendError(PaperQAError):
     """The configured LLM backend is missing, unset or unreachable."""
 
 
+class OptionError(PaperQAError, ValueError):
+    """An option given to the API or CLI is out of range (k=0, k=-1, a port of 70000)."""
+
+
 class QuestionError(PaperQAError):
     """The question itself is unusable (empty, too long)."""

@@ -3,6 +3,11 @@
 Built at ingest time from the chunks in the store and saved under PAPERQA_HOME with the store
 generation it reflects; readers load it and rebuild only when that generation is stale (a crash
 between a store write and the index save, or a write by another process).
+
+The index is `bm25s` (method "lucene": idf ln(1 + (N - df + 0.5) / (df + 0.5)), term part tf / (tf + k1 (1 - b +
+b |d| / avgdl))); its scores are multiplied by (k1 + 1) so they equal the classic Okapi form paperqa computed itself
+before (same numbers, same ranking: bench/libraries.py compares them). Tokenising stays ours: compounds like
+'imagenet-256' kept whole and split, plural folding, the answer engine's stop words.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import bm25s
 import numpy as np
-from scipy import sparse
 
 _TOKEN = re.compile(r"[a-z0-9α-ω]+(?:[.\-][a-z0-9α-ω]+)*")
 STOPWORDS = frozenset("""a about above after again against all also am an and any are as at be because been before
@@ -59,61 +64,39 @@ class LexicalHit:
 
 
 class BM25Index:
-    """Okapi BM25 with precomputed per-term weights in a sparse term x chunk matrix."""
+    """Okapi BM25 over chunk texts (bm25s precomputes every term's per-chunk score in a sparse matrix)."""
 
-    def __init__(self, chunk_ids: list[str], paper_ids: list[str], vocab: dict[str, int],
-                 weights: sparse.csr_matrix, generation: int) -> None:
+    def __init__(self, chunk_ids: list[str], paper_ids: list[str], model: bm25s.BM25 | None, generation: int) -> None:
         self.chunk_ids = chunk_ids
         self.paper_ids = paper_ids
-        self.vocab = vocab
-        self.weights = weights  # terms x chunks
+        self.model = model  # None for an empty store
         self.generation = generation
-        self._df: np.ndarray | None = None
+        self.vocab: dict[str, int] = model.vocab_dict if model is not None else {}
 
     @classmethod
     def build(cls, chunk_ids: list[str], paper_ids: list[str], texts: list[str], generation: int,
               k1: float = 1.5, b: float = 0.75) -> BM25Index:
-        vocab: dict[str, int] = {}
-        rows: list[int] = []
-        cols: list[int] = []
-        vals: list[float] = []
-        lengths = np.zeros(len(texts), dtype=np.float32)
-        for j, text in enumerate(texts):
-            counts: dict[int, int] = {}
-            toks = tokenize(text)
-            lengths[j] = len(toks)
-            for t in toks:
-                i = vocab.setdefault(t, len(vocab))
-                counts[i] = counts.get(i, 0) + 1
-            for i, c in counts.items():
-                rows.append(i)
-                cols.append(j)
-                vals.append(c)
-        n = max(len(texts), 1)
-        tf = sparse.csr_matrix((np.asarray(vals, dtype=np.float32), (rows, cols)),
-                               shape=(len(vocab), len(texts)))
-        df = np.diff(tf.indptr).astype(np.float32)
-        idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
-        avg = float(lengths.mean()) if len(texts) else 1.0
-        coo = tf.tocoo()
-        norm = k1 * (1 - b + b * lengths[coo.col] / max(avg, 1e-9))
-        w = idf[coo.row] * coo.data * (k1 + 1) / (coo.data + norm)
-        weights = sparse.csr_matrix((w.astype(np.float32), (coo.row, coo.col)), shape=tf.shape)
-        return cls(chunk_ids, paper_ids, vocab, weights, generation)
+        model = None
+        tokens = [tokenize(t) for t in texts]
+        if any(tokens):  # chunks with no indexable term (e.g. only non-Latin script) leave nothing to search
+            model = bm25s.BM25(k1=k1, b=b, method="lucene")
+            model.index(tokens, show_progress=False)
+        return cls(chunk_ids, paper_ids, model, generation)
 
     def idf(self, term: str) -> float:
         """BM25 inverse document frequency of a (tokenized) term over chunks; highest for unseen terms."""
-        if self._df is None:
-            self._df = np.diff(self.weights.indptr)
         n = len(self.chunk_ids)
-        df = int(self._df[self.vocab[term]]) if term in self.vocab else 0
+        df = 0
+        if self.model is not None and term in self.vocab:
+            indptr = self.model.scores["indptr"]
+            df = int(indptr[self.vocab[term] + 1] - indptr[self.vocab[term]])
         return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
 
     def search(self, query: str, n: int) -> list[LexicalHit]:
-        rows = sorted({self.vocab[t] for t in tokenize(query) if t in self.vocab})
-        if not rows or not self.chunk_ids:
+        ids = sorted({self.vocab[t] for t in tokenize(query) if t in self.vocab})
+        if not ids or self.model is None:
             return []
-        scores = np.asarray(self.weights[rows].sum(axis=0)).ravel()
+        scores = self.model.get_scores_from_ids(ids) * (self.model.k1 + 1)
         n = min(n, int(np.count_nonzero(scores)))
         if n <= 0:
             return []
@@ -127,10 +110,10 @@ class BM25Index:
         tmp = folder.with_name(folder.name + f".tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        sparse.save_npz(tmp / "weights.npz", self.weights)
+        if self.model is not None:
+            self.model.save(str(tmp))
         (tmp / "index.json").write_text(json.dumps({
             "generation": self.generation, "chunk_ids": self.chunk_ids, "paper_ids": self.paper_ids,
-            "vocab": self.vocab,
         }), encoding="utf-8")
         old = folder.with_name(folder.name + f".old-{os.getpid()}")
         if folder.exists():
@@ -144,13 +127,18 @@ class BM25Index:
         folder = Path(folder)
         try:
             meta = json.loads((folder / "index.json").read_text(encoding="utf-8"))
-            weights = sparse.load_npz(folder / "weights.npz").tocsr()
-            index = cls(list(meta["chunk_ids"]), list(meta["paper_ids"]), dict(meta["vocab"]), weights,
-                        int(meta["generation"]))
-            n_chunks, n_terms = len(index.chunk_ids), len(index.vocab)
-            if (len(index.paper_ids) != n_chunks or index.weights.shape != (n_terms, n_chunks)
-                    or any(not 0 <= int(i) < n_terms for i in index.vocab.values())):
+            chunk_ids, paper_ids = list(meta["chunk_ids"]), list(meta["paper_ids"])
+            model = bm25s.BM25.load(str(folder)) if (folder / "params.index.json").exists() else None
+            index = cls(chunk_ids, paper_ids, model, int(meta["generation"]))
+            if len(paper_ids) != len(chunk_ids):
                 return None
-        except Exception:  # noqa: BLE001 - a torn or foreign file (bad zip, wrong JSON shape) just means "rebuild"
+            if model is not None:
+                scores = model.scores
+                n_terms = len(scores["indptr"]) - 1  # bm25s adds "" to the vocabulary after scoring; we never query it
+                if (int(scores["num_docs"]) != len(chunk_ids)
+                        or not len(scores["data"]) == len(scores["indices"]) == int(scores["indptr"][-1])
+                        or any(not 0 <= int(i) < n_terms for t, i in index.vocab.items() if t)):
+                    return None
+        except Exception:  # noqa: BLE001 - a torn or foreign file (bad npy, wrong JSON shape) just means "rebuild"
             return None
         return index

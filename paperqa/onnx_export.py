@@ -1,8 +1,11 @@
 """ONNX (fp32 and int8) versions of the sentence embedder, exported locally from the packaged weights.
 
-sentence-transformers' own ONNX backend needs `optimum-onnx`, which pins transformers < 4.58 (we have 5.x),
-so paperqa exports the BERT encoder itself with `torch.onnx.export`, fuses it with onnxruntime's transformer
-optimizer, optionally quantises the weights to int8 (dynamic quantisation), and runs it with onnxruntime.
+Why not sentence-transformers' own ONNX backend (`backend="onnx"`, `export_dynamic_quantized_onnx_model`): it needs
+`optimum-onnx`, whose only release (0.1.0) pins transformers < 4.58, while sentence-transformers 6 needs transformers
+>= 5; `pip install "sentence-transformers[onnx]"` resolves only by moving the whole project back to
+sentence-transformers 5.7, transformers 4.57 and huggingface-hub 0.36 (pip --dry-run, 2026-12-03). So paperqa
+exports the BERT encoder itself with `torch.onnx.export`, fuses it with onnxruntime's transformer optimizer,
+optionally quantises the weights to int8 (onnxruntime's dynamic quantisation), and runs it with onnxruntime.
 Mean pooling and L2 normalisation are done here in numpy, exactly as the model's sentence-transformers
 modules (Pooling: mean tokens; Normalize) do.
 

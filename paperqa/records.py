@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -31,6 +32,11 @@ class Paper:
     year: int | None = None
     url: str | None = None
     doi: str | None = None
+
+    @functools.cached_property
+    def content_key(self) -> str:
+        """Same paper, whatever its id: the normalised title and abstract (see `content_key`)."""
+        return content_key(self.title, self.abstract)
 
     @property
     def content_hash(self) -> str:
@@ -96,13 +102,62 @@ def arxiv_id(raw: str) -> str | None:
     return (m.group(1) or m.group(2)).lower()
 
 
-def make_paper_id(title: str, doi: str | None = None, arxiv: str | None = None) -> str:
-    """DOI or arXiv id where given, else a hash of the normalised title."""
+def make_paper_id(title: str, abstract: str = "", doi: str | None = None, arxiv: str | None = None,
+                  explicit: str | None = None) -> str:
+    """The record's own id when it has one (DOI > arXiv id > an explicit `id`/`_id`, kept as given), else a hash
+    of the normalised title and abstract: two papers that share only a title are two papers."""
     if doi and normalise_doi(doi):
         return "doi:" + normalise_doi(doi)
     if arxiv:
         a = arxiv_id(arxiv)
         if a:
             return "arxiv:" + a
-    digest = hashlib.sha1(normalise_title(title).encode("utf-8")).hexdigest()[:16]
-    return "t:" + digest
+    if explicit:
+        return explicit
+    return "t:" + content_key(title, abstract)
+
+
+def legacy_paper_id(title: str) -> str:
+    """The id paperqa gave a paper without DOI/arXiv id before ids covered the abstract (title only); an ingest
+    recognises these in an older store and moves them to the new ids once."""
+    return "t:" + hashlib.sha1(normalise_title(title).encode("utf-8")).hexdigest()[:16]
+
+
+# Zero-width and bidi controls: invisible, but they split words for search and can make a title display reordered
+# (U+202E). ZWJ/ZWNJ are kept between two non-ASCII characters, where scripts (Persian, Indic) and emoji use them.
+_INVISIBLE_RE = re.compile("[\u00ad\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+                           "|(?<![^\x00-\x7f])[\u200c\u200d]|[\u200c\u200d](?![^\x00-\x7f])")
+
+
+def strip_invisible(text: str) -> str:
+    """Remove zero-width and bidirectional control characters (see `_INVISIBLE_RE`)."""
+    return _INVISIBLE_RE.sub("", text)
+
+
+class _PunctuationToSpace(dict):  # type: ignore[type-arg]
+    """A str.translate table built as characters are first seen: punctuation, separators and controls -> space."""
+
+    def __missing__(self, code: int) -> int:
+        self[code] = code if unicodedata.category(chr(code))[0] in "LMNS" else 32
+        return self[code]
+
+
+_PUNCTUATION_TO_SPACE = _PunctuationToSpace()
+
+
+def normalise_key(text: str) -> str:
+    """NFKC, case-folded, invisible controls and punctuation dropped, one space between words. Letters of every
+    script, numbers and symbols (emoji included) are kept, so no script collapses to an empty key."""
+    text = strip_invisible(unicodedata.normalize("NFKC", text)).casefold()
+    return " ".join(text.translate(_PUNCTUATION_TO_SPACE).split())
+
+
+def title_key(title: str) -> str:
+    """Hash of the normalised title: two records with this in common and different abstracts are reported."""
+    return hashlib.sha1(normalise_key(title).encode("utf-8")).hexdigest()[:16]
+
+
+def content_key(title: str, abstract: str) -> str:
+    """Hash of the normalised title and abstract: what 'the same paper' means when no id says so."""
+    data = normalise_key(title) + "\x1f" + normalise_key(abstract)
+    return hashlib.sha1(data.encode("utf-8")).hexdigest()[:16]

@@ -1,12 +1,17 @@
 """The paper store: Chroma, embedded under PAPERQA_HOME or a server by URL.
 
-Three collections per store:
-- `<name>_chunks`: one record per chunk (vector, text, paper id, offsets), what dense search reads;
-- `<name>_papers`: one record per paper (title, abstract, metadata, content hash). A paper record is
-  written last and deleted first, so it doubles as the commit marker: chunks without a paper record
-  are leftovers of an interrupted write and are never served, and the next ingest removes them;
+Collections per store:
+- `<name><set>_chunks`: one record per chunk (vector, text, paper id, offsets), what dense search reads;
+- `<name><set>_papers`: one record per paper (title, abstract, metadata, content hash and key). A paper
+  record is written last and deleted first, so it doubles as the commit marker: chunks without a paper
+  record are leftovers of an interrupted write and are never served, and the next ingest removes them;
 - `<name>_meta`: a single record holding the store's generation, bumped after every change, which
-  tells the BM25 index (and long-running readers) that they are stale.
+  tells the BM25 index (and long-running readers) that they are stale, and which set of collections
+  is live (`<set>`: "" for a store's first set, `_r<hex>` for one built by `--rebuild`).
+
+`--rebuild` writes a new set beside the live one (`PaperStore(..., staging=True)`) and `commit()` switches
+to it in one write of that record (generation and live set together), then deletes the old set: a
+process killed at any point leaves the old store or the new one, never less.
 
 Chroma never embeds anything itself here: every collection is opened with `embedding_function=None`
 and always receives our vectors.
@@ -16,7 +21,9 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +33,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from paperqa.errors import EmbedderMismatchError, StoreError
-from paperqa.records import Chunk, Paper, SourceRef, chunk_paper_id
+from paperqa.records import Chunk, Paper, SourceRef, chunk_paper_id, content_key, title_key
 from paperqa.settings import StoreSettings
 
 WRITE_BATCH = 1000  # records per Chroma call; well under Chroma's max batch size
@@ -49,6 +56,16 @@ class StoredPaper:
 
 
 @dataclass(frozen=True)
+class StoredKeys:
+    """What an ingest compares a new record with: its content hash, and the keys of its title+abstract and title."""
+
+    content_hash: str
+    key: str
+    title_key: str
+    title: str
+
+
+@dataclass(frozen=True)
 class ChunkHit:
     chunk_id: str
     paper_id: str
@@ -56,6 +73,7 @@ class ChunkHit:
 
 
 EXACT_SEARCH_CHUNKS = 5000
+_REBUILT_SET = re.compile(r"_r[0-9a-f]{10}")  # the set name a --rebuild gives its collections
 T = TypeVar("T")
 
 
@@ -109,21 +127,29 @@ def _reopens(method: Callable[..., T]) -> Callable[..., T]:
 class PaperStore:
     """Papers and their chunk vectors in Chroma, with the embedder they were made with."""
 
-    def __init__(self, settings: StoreSettings, embedder_name: str, dim: int) -> None:
+    def __init__(self, settings: StoreSettings, embedder_name: str, dim: int, staging: bool = False) -> None:
+        """Open the live store; `staging=True` creates an empty set beside it instead, for `commit()` to switch to
+        (the live store's embedder does not matter then: a rebuild is how a store changes embedder)."""
         self.settings = settings
         self.embedder_name = embedder_name
         self.dim = dim
         self.client = chroma_client(settings)
         self._lock = threading.RLock()
+        self.staging = staging
+        self._set = f"_r{uuid.uuid4().hex[:10]}" if staging else ""
         self._open()
 
     def _open(self) -> None:
         name = self.settings.collection
         meta = {"embedder": self.embedder_name, "dim": self.dim, "paperqa": 1}
         try:
-            self.chunks = self._collection(f"{name}_chunks", meta)
-            self.papers = self._collection(f"{name}_papers", meta)
             self.meta = self._collection(f"{name}_meta", {"paperqa": 1})
+            got = self.meta.get(ids=["state"], include=["metadatas", "embeddings"])
+            self._meta_dim = len(got["embeddings"][0]) if got["ids"] else self.dim
+            if not self.staging:
+                self._set = str((got["metadatas"][0] or {}).get("live", "")) if got["ids"] else ""
+            self.chunks = self._collection(f"{name}{self._set}_chunks", meta)
+            self.papers = self._collection(f"{name}{self._set}_papers", meta)
         except EmbedderMismatchError:
             raise
         except Exception as exc:
@@ -150,36 +176,38 @@ class PaperStore:
                 "PAPERQA_EMBED_MODEL back.")
 
     # --- generation -------------------------------------------------------------------------
+    def _state(self) -> dict[str, object]:
+        got = self.meta.get(ids=["state"], include=["metadatas"])
+        return dict(got["metadatas"][0] or {}) if got["ids"] else {}
+
     @_reopens
     def state(self) -> tuple[int, bool]:
-        """(generation, dirty). Dirty: a write began and no bump_generation has closed it yet (or it crashed)."""
-        got = self.meta.get(ids=["state"], include=["metadatas"])
-        if not got["ids"]:
-            return 0, False
-        meta = got["metadatas"][0] or {}
-        return int(meta.get("generation", 0)), bool(meta.get("dirty", False))
+        """(generation, dirty). Dirty: a write began and no bump_generation has closed it yet (or it crashed).
+        A live store that another process has switched to a rebuilt set reopens the new set here."""
+        meta = self._state()
+        if not self.staging and str(meta.get("live", "")) != self._set:
+            with self._lock:
+                self._open()
+        return int(meta.get("generation", 0)), bool(meta.get("dirty", False))  # type: ignore[call-overload]
 
     def generation(self) -> int:
         return self.state()[0]
 
-    def _set_state(self, generation: int, dirty: bool) -> None:
-        self.meta.upsert(ids=["state"], embeddings=[[1.0] + [0.0] * (self.dim - 1)],
-                         metadatas=[{"generation": generation, "dirty": dirty}], documents=["state"])
+    def _set_state(self, generation: int, dirty: bool, live: str | None = None) -> None:
+        self.meta.upsert(ids=["state"], embeddings=[[1.0] + [0.0] * (self._meta_dim - 1)], documents=["state"],
+                         metadatas=[{"generation": generation, "dirty": dirty,
+                                     "live": self._set if live is None else live}])
 
     def begin_write(self) -> None:
         """Mark the store dirty before touching records: until the change is closed by bump_generation, no saved
-        BM25 index is trusted, so a crash mid-write can never leave a stale index that looks current."""
+        BM25 index is trusted, so a crash mid-write can never leave a stale index that looks current. A staging set
+        is read by nobody until `commit()`, so its writes leave the live state alone."""
+        if self.staging:
+            return
         with self._lock:
             gen, dirty = self.state()
             if not dirty:
                 self._set_state(gen, True)
-
-    def continue_generation(self, previous: int) -> None:
-        """After a rebuild: start above the dropped store's generation."""
-        with self._lock:
-            gen, dirty = self.state()
-            if gen <= previous:
-                self._set_state(previous + 1, dirty)
 
     def bump_generation(self) -> int:
         """Close a change: a new generation, clean."""
@@ -187,6 +215,56 @@ class PaperStore:
             gen = self.generation() + 1
             self._set_state(gen, False)
             return gen
+
+    # --- rebuild: a staging set beside the live one, switched to atomically ----------------------
+    def commit(self) -> int:
+        """Make this staging set the live store: one write of the state record switches readers to it with a new
+        generation (so no BM25 index of the old set passes for it); then the old set is deleted. Returns the new
+        generation. A kill before the switch leaves the old store; after it, the new one."""
+        with self._lock:
+            old = str(self._state().get("live", ""))
+            gen = self._switch(int(self._state().get("generation", 0)) + 1)  # type: ignore[call-overload]
+            self.staging = False
+            self._drop_sets(lambda set_name: set_name == old)
+            return gen
+
+    def _switch(self, generation: int) -> int:
+        self._set_state(generation, False, live=self._set)
+        return generation
+
+    def reopen(self) -> None:
+        """Read the live set again (after this process committed a rebuild through another store object)."""
+        with self._lock:
+            self.staging = False
+            self._open()
+
+    def discard(self) -> None:
+        """Delete this staging set (a rebuild that is not applied)."""
+        if self.staging:
+            self._drop_sets(lambda set_name: set_name == self._set)
+
+    def drop_leftovers(self) -> int:
+        """Delete sets left by earlier rebuilds killed before or after their switch (one rebuild runs at a time)."""
+        live = str(self._state().get("live", ""))
+        return self._drop_sets(lambda set_name: set_name not in (live, self._set))
+
+    def _drop_sets(self, which: Callable[[str], bool]) -> int:
+        """Delete the collections of every set whose name `which` accepts; returns how many collections went."""
+        name = self.settings.collection
+        dropped = 0
+        for c in self.client.list_collections():
+            cname = str(getattr(c, "name", c))
+            for suffix in ("_chunks", "_papers"):
+                if not (cname.startswith(name) and cname.endswith(suffix)):
+                    continue
+                set_name = cname[len(name):-len(suffix)]
+                if (set_name == "" or _REBUILT_SET.fullmatch(set_name)) and which(set_name):
+                    try:
+                        self.client.delete_collection(cname)
+                        dropped += 1
+                    except Exception:  # noqa: BLE001 - deleted meanwhile
+                        pass
+        return dropped
 
     # --- reads ------------------------------------------------------------------------------
     @_reopens
@@ -196,6 +274,40 @@ class PaperStore:
     @_reopens
     def count_chunks(self) -> int:
         return self.chunks.count()
+
+    @_reopens
+    def stored_keys(self) -> dict[str, StoredKeys]:
+        """paper_id -> hash and keys of every complete paper. Records written before keys were stored get theirs
+        from their title and abstract."""
+        out: dict[str, StoredKeys] = {}
+        missing: list[str] = []
+        for ids, metas in self._scan(self.papers, ["metadatas"]):
+            for pid, meta in zip(ids, metas, strict=True):
+                meta = meta or {}
+                out[pid] = StoredKeys(str(meta.get("content_hash", "")), str(meta.get("key", "")),
+                                      str(meta.get("title_key", "")), str(meta.get("title", "")))
+                if not meta.get("key"):
+                    missing.append(pid)
+        for i in range(0, len(missing), WRITE_BATCH):
+            got = self.papers.get(ids=missing[i:i + WRITE_BATCH], include=["documents"])
+            for pid, doc in zip(got["ids"], got["documents"], strict=True):
+                old = out[pid]
+                out[pid] = StoredKeys(old.content_hash, content_key(old.title, doc or ""), title_key(old.title),
+                                      old.title)
+        return out
+
+    @_reopens
+    def paper_chunks(self, paper_ids: Sequence[str]) -> dict[str, tuple[list[Chunk], np.ndarray]]:
+        """The stored chunks and vectors of each paper, to re-file them under a new id without embedding again."""
+        got = self.chunks.get(where={"paper_id": {"$in": list(paper_ids)}},
+                              include=["metadatas", "documents", "embeddings"])
+        rows: dict[str, list[tuple[Chunk, np.ndarray]]] = {}
+        for doc, meta, vec in zip(got["documents"], got["metadatas"], got["embeddings"], strict=True):
+            pid = str(meta["paper_id"])
+            chunk = Chunk(pid, int(meta["index"]), int(meta["start"]), int(meta["end"]), doc or "")
+            rows.setdefault(pid, []).append((chunk, np.asarray(vec, dtype=np.float32)))
+        return {pid: ([c for c, _ in sorted(r, key=lambda x: x[0].index)],
+                      np.stack([v for _, v in sorted(r, key=lambda x: x[0].index)])) for pid, r in rows.items()}
 
     @_reopens
     def stored_hashes(self) -> dict[str, str]:
@@ -335,35 +447,20 @@ class PaperStore:
             self.chunks.delete(where={"paper_id": {"$in": sorted(orphans)}})
             return before - self.chunks.count()
 
-    def drop(self) -> int:
-        """Delete every collection of this store (for --rebuild); returns its generation."""
+    def drop(self) -> None:
+        """Delete every collection of this store, all sets and the state record (tests clean up with this)."""
         with self._lock:
-            return drop_store(self.settings)
-
-
-def drop_store(settings: StoreSettings) -> int:
-    """Delete every collection of a store (for --rebuild), without opening it: a store built with another
-    embedder must be droppable too. Returns the dropped store's generation, so the new one can count on from it
-    (a process still holding the old BM25 index must see a new generation, not the same number again)."""
-    client = chroma_client(settings)
-    generation = 0
-    try:
-        got = client.get_collection(f"{settings.collection}_meta").get(ids=["state"], include=["metadatas"])
-        generation = int((got["metadatas"][0] or {}).get("generation", 0)) if got["ids"] else 0
-    except Exception:  # noqa: BLE001 - no store yet
-        pass
-    for suffix in ("_chunks", "_papers", "_meta"):
-        try:
-            client.delete_collection(f"{settings.collection}{suffix}")
-        except Exception:  # noqa: BLE001 - absent is fine
-            pass
-    return generation
+            self._drop_sets(lambda set_name: True)
+            try:
+                self.client.delete_collection(f"{self.settings.collection}_meta")
+            except Exception:  # noqa: BLE001 - absent is fine
+                pass
 
 
 def _paper_meta(p: Paper, n_chunks: int) -> dict[str, object]:
     meta: dict[str, object] = {
         "title": p.title, "content_hash": p.content_hash, "n_chunks": n_chunks, "source": str(p.source),
-        "authors": json.dumps(list(p.authors)),
+        "authors": json.dumps(list(p.authors)), "key": p.content_key, "title_key": title_key(p.title),
     }
     if p.year is not None:
         meta["year"] = p.year

@@ -103,3 +103,14 @@ def test_chat_keeps_history(small: PaperQA) -> None:
     second = chat.ask("How fast is it per round?")
     assert "QDecode" in second.standalone_question
     assert [a.question for a in chat.history] == [QDECODE_Q, "How fast is it per round?"]
+
+
+@pytest.mark.parametrize("k", [0, -1, 51, 2.5, True, "3"])
+def test_bad_k_is_refused_with_the_range(settings: Settings, k: object) -> None:
+    from paperqa.errors import OptionError
+
+    qa = PaperQA(settings=settings, llm=FakeLLM())
+    with pytest.raises(OptionError, match="k must be a whole number from 1 to 50"):
+        qa.ask("What is here?", k=k)  # type: ignore[arg-type]
+    with pytest.raises(OptionError):
+        qa.stream("What is here?", k=k)  # type: ignore[arg-type]

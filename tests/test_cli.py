@@ -140,3 +140,19 @@ def test_ingest_against_a_chroma_server(home: Path, chroma_server: str, monkeypa
     assert cli.main(["stats", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     assert stats["store"] == chroma_server and stats["papers"] == 2
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["ask", "--k", "-1", "q"], "--k must be from 1 to 50, not -1"),
+    (["ask", "--k", "0", "q"], "--k must be from 1 to 50, not 0"),
+    (["ask", "--k", "51", "q"], "--k must be from 1 to 50, not 51"),
+    (["chat", "--k", "three"], "--k must be a whole number from 1 to 50, not 'three'"),
+    (["serve", "--port", "70000"], "--port must be from 0 to 65535, not 70000"),
+])
+def test_numeric_options_are_checked(home: Path, argv: list[str], fragment: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """`--k -1` used to say "There are no papers in the store yet" and `--k 0` silently meant the default."""
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert fragment in capsys.readouterr().err

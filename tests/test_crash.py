@@ -37,7 +37,9 @@ _PROGRESS = re.compile(r"Embedding papers:[^\r\n]*?(\d+)/(\d+) \[")
 # timer would hit only by luck. argv: <mode> <n> <paperqa args...>; modes:
 #   papers_add N  die on the N-th write of paper records (the commit marker), after that batch's chunks were written;
 #   written N     die as soon as a write_papers call returns with N papers in the store, before the pipeline's
-#                 next step (generation bump, BM25 index save).
+#                 next step (generation bump, BM25 index save; for --rebuild: the switch to the new set);
+#   switch 0|1    --rebuild: die just before (0) or just after (1) the one write that makes the new set live;
+#   committed 0   --rebuild: die once the switch is done and the old set deleted, before the BM25 index is built.
 _SELF_KILL = """
 import os, signal, sys
 import paperqa.store as store
@@ -59,6 +61,20 @@ if mode == "papers_add":
         init(self, *a, **k)
         self.papers = KillingCollection(self.papers)
     store.PaperStore.__init__ = patched
+elif mode == "switch":
+    switch = store.PaperStore._switch
+    def patched_switch(self, *a, **k):
+        if n == 0:
+            die()
+        out = switch(self, *a, **k)
+        die()
+    store.PaperStore._switch = patched_switch
+elif mode == "committed":
+    commit = store.PaperStore.commit
+    def patched_commit(self, *a, **k):
+        commit(self, *a, **k)
+        die()
+    store.PaperStore.commit = patched_commit
 else:
     write = store.PaperStore.write_papers
     def patched_write(self, *a, **k):
@@ -271,3 +287,78 @@ def test_ui_survives_sigkill_during_upload_and_answer(home: Path, tmp_path: Path
         app.kill()
     state = check_store(home, embedder)
     assert state["papers"] == UI_PAPERS and state["orphan_chunks"] == 0, state
+
+
+def stored_titles(home: Path, embedder: Embedder) -> set[str]:
+    store = PaperStore(StoreSettings(home=home), embedder.name, embedder.dim)
+    try:
+        return {p.title for p in store.list_papers()}
+    finally:
+        close_store(store)
+
+
+def collection_names(home: Path, embedder: Embedder) -> set[str]:
+    store = PaperStore(StoreSettings(home=home), embedder.name, embedder.dim)
+    try:
+        return {str(getattr(c, "name", c)) for c in store.client.list_collections()}
+    finally:
+        close_store(store)
+
+
+REBUILD_PAPERS = 130  # the new store's papers: three embedding batches, so a kill can land between them
+
+
+def test_rebuild_survives_sigkill_at_every_stage(home: Path, tmp_path: Path, embedder: Embedder,
+                                                 corpus_papers: list[Paper]) -> None:
+    """`ingest --rebuild` killed anywhere leaves the old store or the new one, complete, never less: the new
+    collections are built beside the old and switched to in one write."""
+    env = child_env(home)
+    old_file = tmp_path / "old.jsonl"
+    new_file = tmp_path / "new.jsonl"
+    for path, papers in ((old_file, corpus_papers[-20:]), (new_file, corpus_papers[:REBUILD_PAPERS])):
+        path.write_text("".join(json.dumps({"title": p.title, "abstract": p.abstract}) + "\n" for p in papers),
+                        encoding="utf-8")
+    old = {p.title for p in corpus_papers[-20:]}
+    new = {p.title for p in corpus_papers[:REBUILD_PAPERS]}
+    child = Child(ingest_argv(str(old_file), "--quiet"), env)
+    assert child.finish() == 0, child.err[-2000:]
+    log: list[tuple[str, dict[str, int]]] = []
+
+    def killed_leaves(label: str, expected: set[str]) -> None:
+        state = check_store(home, embedder)  # complete papers only, BM25 index covering exactly them
+        log.append((label, state))
+        assert stored_titles(home, embedder) == expected, log
+
+    # 1. While the new set is being embedded (after its first batch was written).
+    child = Child(ingest_argv(str(new_file), "--rebuild"), env)
+    child.wait_for(lambda: (child.progress() or (0, 0))[0] >= 64)
+    child.kill()
+    killed_leaves("embedding the new set", old)
+
+    # 2. Every new paper written, before the switch.
+    child = Child(self_kill_argv("written", REBUILD_PAPERS, str(new_file), "--rebuild", "--quiet"), env)
+    assert child.finish() == -signal.SIGKILL, child.err[-2000:]
+    killed_leaves("new set written, not switched", old)
+
+    # 3. At the switch: just before the write that makes the new set live...
+    child = Child(self_kill_argv("switch", 0, str(new_file), "--rebuild", "--quiet"), env)
+    assert child.finish() == -signal.SIGKILL, child.err[-2000:]
+    killed_leaves("just before the switch", old)
+
+    # 4. ...and just after it, with the old set not yet deleted.
+    child = Child(self_kill_argv("switch", 1, str(new_file), "--rebuild", "--quiet"), env)
+    assert child.finish() == -signal.SIGKILL, child.err[-2000:]
+    killed_leaves("just after the switch", new)
+
+    # 5. Switched and the old set deleted, before the BM25 index was built; rebuilding back to the old papers.
+    child = Child(self_kill_argv("committed", 0, str(old_file), "--rebuild", "--quiet"), env)
+    assert child.finish() == -signal.SIGKILL, child.err[-2000:]
+    killed_leaves("committed, index not built", old)
+
+    # 6. A plain --rebuild finishes, and the sets the killed runs left behind are gone.
+    child = Child(ingest_argv(str(new_file), "--rebuild", "--quiet"), env)
+    assert child.finish() == 0, child.err[-2000:]
+    assert f"{REBUILD_PAPERS} papers in the store" in child.out, child.out
+    killed_leaves("completed", new)
+    names = collection_names(home, embedder)
+    assert len(names) == 3 and "papers_meta" in names, names  # the live chunks and papers, and the state record

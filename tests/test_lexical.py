@@ -72,13 +72,17 @@ def test_save_and_load_roundtrip(tmp_path: Path) -> None:
     assert BM25Index.load(folder).generation == 8  # type: ignore[union-attr]
 
 
-def _truncate_npz(folder: Path) -> None:
-    data = (folder / "weights.npz").read_bytes()
-    (folder / "weights.npz").write_bytes(data[: len(data) // 2])
+def _truncate_npy(folder: Path) -> None:
+    data = (folder / "data.csc.index.npy").read_bytes()
+    (folder / "data.csc.index.npy").write_bytes(data[: len(data) // 2])
 
 
-def _garbage_npz(folder: Path) -> None:
-    (folder / "weights.npz").write_bytes(b"not a zip at all")
+def _garbage_npy(folder: Path) -> None:
+    (folder / "indptr.csc.index.npy").write_bytes(b"not an array at all")
+
+
+def _garbage_vocab(folder: Path) -> None:
+    (folder / "vocab.index.json").write_text("{not json", encoding="utf-8")
 
 
 def _garbage_json(folder: Path) -> None:
@@ -103,11 +107,11 @@ def _json_wrong_shape(folder: Path) -> None:
 
 
 def _missing_weights(folder: Path) -> None:
-    (folder / "weights.npz").unlink()
+    (folder / "data.csc.index.npy").unlink()
 
 
-@pytest.mark.parametrize("damage", [_truncate_npz, _garbage_npz, _garbage_json, _json_list, _json_missing_key,
-                                    _json_wrong_shape, _missing_weights])
+@pytest.mark.parametrize("damage", [_truncate_npy, _garbage_npy, _garbage_vocab, _garbage_json, _json_list,
+                                    _json_missing_key, _json_wrong_shape, _missing_weights])
 def test_damaged_index_loads_as_none(tmp_path: Path, damage) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "idx"
     build().save(folder)
