@@ -16,7 +16,7 @@ from paperqa.citations import Citation, CitationList
 from paperqa.decide import Decisions, answerable_features, member_features, verdict_features
 from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence, role
 from paperqa.plan import Asks, Intent, Part
-from paperqa.terms import content_roots, key_terms, short_title, squash, strip_citations, term_in
+from paperqa.terms import content_roots, entity_phrases, key_terms, short_title, squash, strip_citations, term_in
 
 
 @dataclass
@@ -215,17 +215,21 @@ class Composer:
         for side in plan.sides[:3]:
             pid = evidence.side_papers.get(side)
             paper = evidence.paper(pid) if pid else None
-            if paper is None:
+            ranked = usable(paper.sentences) if paper else []
+            if paper is not None and ranked and not _named(side, paper):
+                # a side described rather than named ("the persistent-memory approach") must be found by meaning
+                ok, p, _ = self.gate(evidence, _by_score(paper.sentences)[:3])
+                probs.append(p)
+                if not ok:
+                    paper = None
+            elif paper is not None:
+                probs.append(1.0)
+            if paper is None or not ranked:
                 lines.append(prompts.SIDE_NOT_FOUND.format(side=side))
                 continue
-            mentions = [s for s in usable(paper.sentences) if _mentions(side, s.text)]
-            ranked = sorted(usable(paper.sentences), key=lambda s: -(s.score + 0.5 * _share(plan.aspect, s.text)
-                                                                    + 0.3 * (role(s) == "method")))
-            if not ranked:
-                lines.append(prompts.SIDE_NOT_FOUND.format(side=side))
-                continue
-            ok, p, _ = self.gate(evidence, ranked[:3])
-            probs.append(p)
+            mentions = [s for s in ranked if _mentions(side, s.text)]
+            ranked = sorted(ranked, key=lambda s: -(s.score + 0.5 * _share(plan.aspect, s.text)
+                                                    + 0.3 * (role(s) == "method")))
             # One paper can set its method against another's: then its sentences naming this side speak for it.
             shared = sum(1 for s2 in plan.sides if evidence.side_papers.get(s2) == pid) > 1
             pool = [s for s in ranked if s in mentions] if shared and mentions else ranked
@@ -234,7 +238,7 @@ class Composer:
             found += 1
             lines.append(prompts.COMPARE_SIDE.format(side=side, title=short_title(paper.title),
                                                      quotes=self.cite_sentences(cites, chosen)))
-        if not found or max(probs, default=0.0) < self.d.answerable.threshold:
+        if not found:
             return refusal(prompts.REFUSAL, max(probs, default=0.0))
         return Composition("\n".join(lines), cites.items(), "compare", focus=focus, answerable=max(probs))
 
@@ -288,6 +292,13 @@ def _share(words: str, text: str) -> float:
     """Share of `words`' content roots found in `text` (how much a sentence is about a comparison's aspect)."""
     want = content_roots(words)
     return len(want & content_roots(text)) / len(want) if want else 0.0
+
+
+def _named(side: str, paper: PaperEvidence) -> bool:
+    """The side is a name this paper carries (in its title or abstract), not a description."""
+    names = entity_phrases(side)
+    text = paper.title + " " + " ".join(s.text for s in paper.sentences)
+    return bool(names) and all(term_in(n, squash(text), text) for n in names)
 
 
 def _mentions(side: str, text: str) -> bool:

@@ -33,7 +33,7 @@ ANSWERABLE_FEATURES = ("best_score", "best_sim", "sim_margin", "paper_sim", "ent
                        "best_names")
 MEMBER_FEATURES = ("relevance", "relevance_gap", "topic_cover", "rare_cover", "best_score", "rank_inv", "ent_cover",
                    "title_run", "named")
-VERDICT_FEATURES = ("neg_mismatch", "neg_share", "direction_mismatch", "sim", "cover", "score")
+VERDICT_FEATURES = ("neg_mismatch", "neg_share", "direction_mismatch")
 
 
 @dataclass(frozen=True)

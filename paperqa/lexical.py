@@ -23,6 +23,7 @@ import bm25s
 import numpy as np
 
 _TOKEN = re.compile(r"[a-z0-9α-ω]+(?:[.\-][a-z0-9α-ω]+)*")
+INDEX_FORMAT = "bm25s-1"  # in index.json; an index without it (or another value) is rebuilt
 STOPWORDS = frozenset("""a about above after again against all also am an and any are as at be because been before
 being below between both but by can could did do does doing down during each few for from further had has have having
 he her here hers him his how i if in into is it its itself just me more most my no nor not now of off on once only or
@@ -113,7 +114,8 @@ class BM25Index:
         if self.model is not None:
             self.model.save(str(tmp))
         (tmp / "index.json").write_text(json.dumps({
-            "generation": self.generation, "chunk_ids": self.chunk_ids, "paper_ids": self.paper_ids,
+            "format": INDEX_FORMAT, "generation": self.generation, "chunk_ids": self.chunk_ids,
+            "paper_ids": self.paper_ids,
         }), encoding="utf-8")
         old = folder.with_name(folder.name + f".old-{os.getpid()}")
         if folder.exists():
@@ -127,10 +129,12 @@ class BM25Index:
         folder = Path(folder)
         try:
             meta = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+            if meta.get("format") != INDEX_FORMAT:
+                return None  # written by another version (the scipy index before bm25s): rebuild, never misread
             chunk_ids, paper_ids = list(meta["chunk_ids"]), list(meta["paper_ids"])
             model = bm25s.BM25.load(str(folder)) if (folder / "params.index.json").exists() else None
             index = cls(chunk_ids, paper_ids, model, int(meta["generation"]))
-            if len(paper_ids) != len(chunk_ids):
+            if len(paper_ids) != len(chunk_ids) or (chunk_ids and model is None):
                 return None
             if model is not None:
                 scores = model.scores

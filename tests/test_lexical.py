@@ -121,3 +121,17 @@ def test_damaged_index_loads_as_none(tmp_path: Path, damage) -> None:  # type: i
 
 def test_missing_index_loads_as_none(tmp_path: Path) -> None:
     assert BM25Index.load(tmp_path / "nothing-here") is None
+
+
+def test_index_from_an_older_version_is_rebuilt_not_misread(tmp_path: Path) -> None:
+    """A store from before bm25s kept index.json + weights.npz under the same generation; reading it as ours gave an
+    index that found nothing."""
+    folder = tmp_path / "bm25"
+    folder.mkdir()
+    (folder / "index.json").write_text(json.dumps({"generation": 1, "chunk_ids": ["a#0"], "paper_ids": ["a"],
+                                                   "vocab": {"rar": 0}}), encoding="utf-8")
+    (folder / "weights.npz").write_bytes(b"old")
+    assert BM25Index.load(folder) is None
+    build().save(folder)
+    loaded = BM25Index.load(folder)
+    assert loaded is not None and loaded.search("transformer", 3)
