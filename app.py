@@ -321,19 +321,19 @@ def _safe_name(name: str) -> str:
     return stem[:80] + Path(base).suffix.lower()
 
 
-class PaperFile(gr.File):
-    """gr.File whose `file_types` only set the file picker's `accept` filter.
+def picker_filter_only(upload: gr.File) -> gr.File:
+    """Keep `file_types` as the file picker's `accept` filter only.
 
-    Gradio would also refuse other types itself, with its own message and its temporary copy left behind; the
-    upload handler checks the type (and size) instead, so a script that skips the picker gets the same clear
-    "Rejected …" message and nothing is left on disk."""
+    Gradio would also refuse other types on the server, with its own message and its temporary copy left behind.
+    The upload handler checks type and size itself, so a script that skips the picker gets the same clear
+    "Rejected …" message and nothing is left on disk. (A per-instance override: subclassing a Gradio component
+    makes Gradio write a .pyi stub next to this file.)"""
 
-    is_template = True  # rendered by Gradio's own File component
+    def keep_path(f: FileData) -> NamedString:
+        return NamedString(f.path)
 
-    def _process_single_file(self, f: FileData) -> NamedString | bytes:
-        if self.type == "filepath":
-            return NamedString(f.path)
-        return super()._process_single_file(f)
+    upload._process_single_file = keep_path  # type: ignore[method-assign]
+    return upload
 
 
 class PaperQAUI:
@@ -633,8 +633,9 @@ def build_app(qa: PaperQA, settings: Settings, startup: Startup | None = None) -
                                              show_label=False, column_widths=["54%", "26%", "20%"],
                                              elem_id="pq-table")
                     with gr.Column(scale=2, min_width=280):
-                        upload = PaperFile(label="Add papers", file_count="single", file_types=list(SUPPORTED_SUFFIXES),
-                                           elem_id="pq-upload", height=180, interactive=ready)
+                        upload = picker_filter_only(gr.File(
+                            label="Add papers", file_count="single", file_types=list(SUPPORTED_SUFFIXES),
+                            type="filepath", elem_id="pq-upload", height=180, interactive=ready))
                         gr.Markdown(f"Accepted: {', '.join(SUPPORTED_SUFFIXES)}; up to "
                                     f"{settings.server.max_upload_mb:g} MB. A file with a bad line is refused whole.",
                                     elem_id="pq-upload-help")

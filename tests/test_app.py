@@ -410,10 +410,18 @@ def test_rejected_upload_names_file_and_line_and_stores_nothing(server: Server, 
 
     pdf = tmp_path / "paper.pdf"
     pdf.write_bytes(b"%PDF-1.4 not supported")
-    # No Gradio-side type filter (it would leave its temp copy behind): our handler refuses and cleans up.
+    # Gradio's own type check is off (it would leave its temp copy behind): our handler refuses and cleans up.
     report, *_ = client.predict(handle_file(str(pdf)), "", api_name="/upload")
     assert "unsupported file type '.pdf'" in report and "Nothing was stored" in report
     assert server.qa.store.count_papers() == before
+
+
+def test_picker_filters_types_and_the_handler_judges_them(server: Server) -> None:
+    """The upload component offers only our formats in the file picker, yet leaves refusing to the handler (above);
+    and building it wrote no Gradio .pyi stub into the repository."""
+    upload = next(b for b in server.demo.blocks.values() if getattr(b, "elem_id", None) == "pq-upload")
+    assert upload.file_types == list(app.SUPPORTED_SUFFIXES)
+    assert not (REPO / "app.pyi").exists()
 
 
 def test_upload_handler_checks_type_and_size_itself(server: Server, tmp_path: Path) -> None:
