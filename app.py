@@ -183,6 +183,11 @@ document.addEventListener("click", function (ev) {
 </script>
 """
 
+FOCUS_QUESTION = """() => {
+  const q = document.querySelector('#pq-question textarea');
+  if (q && !q.disabled && (!document.activeElement || document.activeElement === document.body)) q.focus();
+}"""
+
 
 # --- backends ----------------------------------------------------------------------------------
 
@@ -664,10 +669,11 @@ def build_app(qa: PaperQA, settings: Settings, startup: Startup | None = None) -
         gr.api(ui.api_ask, api_name="ask", concurrency_limit=ANSWER_CONCURRENCY, concurrency_id="answer")
 
         poll_outputs = [status, question, ask, upload, remove, stats, table, timer]
-        demo.load(ui.poll, search, poll_outputs, api_visibility="private", show_progress="hidden",
-                  concurrency_limit=None)
-        timer.tick(ui.poll, search, poll_outputs, api_visibility="private", show_progress="hidden",
-                   concurrency_limit=None)
+        poll_io = dict(fn=ui.poll, inputs=search, outputs=poll_outputs, api_visibility="private",
+                       show_progress="hidden", concurrency_limit=None)
+        for polled in (demo.load(**poll_io), timer.tick(**poll_io)):
+            # When asking opens after a start-up, the question box takes the focus autofocus could not give it.
+            polled.then(None, None, None, js=FOCUS_QUESTION)
 
         search.change(ui.table, search, table, api_name="papers", show_progress="hidden")
         upload.upload(ui.upload, [upload, search], [upload_report, table, upload, stats], api_name="upload",

@@ -246,6 +246,7 @@ def test_startup_opens_the_page_at_once_then_asking_when_ready(tmp_path: Path, o
         ready_s = time.monotonic() - t0
         expect(status).to_be_hidden()
         expect(page.locator("#pq-ask")).to_be_enabled()
+        expect(question).to_be_focused()  # ready to type
         question.fill(RAR_Q)
         question.press("Enter")  # Enter asks
         expect(page.locator("#pq-chat a.pq-ref").first).to_be_visible(timeout=400_000)
