@@ -1,6 +1,9 @@
 """The paperqa web UI: chat with the papers, check every citation, manage the library.
 
-`python app.py` or `paperqa serve` starts it on http://127.0.0.1:7860. Everything runs locally: the page loads no
+`python app.py` or `paperqa serve` starts it on http://127.0.0.1:7860. The page answers at once; the library is
+prepared behind it (the bundled corpus ingested into an empty store, the models loaded) while the page shows a
+progress bar, and asking opens when that is done (`Startup`). While an answer is worked out the chat shows what the
+engine is doing, never the model's unchecked draft. Everything runs locally: the page loads no
 fonts or scripts from the internet, Gradio's analytics are off and no share link is ever made. Each browser session
 has its own chat (a `ChatSession` kept in `gr.State`), so follow-up questions are rewritten against that session's
 history only. The same answers are available to scripts through the `/ask` endpoint:
@@ -67,7 +70,7 @@ TABLE_HEADERS = ["Title", "Paper id", "Chunks"]
 # requests wait there instead of failing; retrieval of the next question overlaps the current generation.
 ANSWER_CONCURRENCY = 4
 STATUS_POLL_SECONDS = 0.5  # how often a page asks how the start-up is going, until it is ready
-API_READY_TIMEOUT_S = 900  # how long /ask waits for the start-up before saying so
+READY_TIMEOUT_S = 900.0  # how long a script's request waits for the start-up before being told why not
 
 THEME = gr.themes.Soft(
     primary_hue="indigo", neutral_hue="slate",
@@ -354,6 +357,7 @@ class PaperQAUI:
         self._llm_lock = threading.Lock()
         self._write_lock = threading.Lock()  # one ingest/remove at a time
         self.uploads = Path(settings.store.home) / "uploads"
+        self.ready_timeout_s = READY_TIMEOUT_S
 
     # -- models ---------------------------------------------------------------------------------
     def llm_for(self, label: str | None) -> LLM:
@@ -384,7 +388,9 @@ class PaperQAUI:
                 gr.Timer(active=False))
 
     def _preparing(self) -> str | None:
-        if self.startup.ready.is_set():
+        """None once the library is ready. Scripts (the page keeps its controls closed until then) wait for it up to
+        `ready_timeout_s`, so a script started with the server needs no polling; past that, the reason."""
+        if self.startup.ready.wait(self.ready_timeout_s):
             return None
         return (f"The library is still being prepared ({self.startup.describe()}); asking opens when the bar above "
                 "is done.")
@@ -461,8 +467,9 @@ class PaperQAUI:
         """Answer one question about the papers; returns Answer.to_dict() (answer, citations, sources, timings).
 
         Right after `paperqa serve` starts this waits for the library to be ready, so a script need not poll."""
-        if not self.startup.ready.wait(API_READY_TIMEOUT_S):
-            raise gr.Error(self._preparing() or "The library is not ready yet.")
+        waiting = self._preparing()
+        if waiting:
+            raise gr.Error(waiting)
         try:
             return self.qa.engine.ask(question).to_dict()
         except PaperQAError as exc:

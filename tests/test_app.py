@@ -324,9 +324,11 @@ def test_refusal_shows_the_closest_papers_best_sentences(fake_qa: PaperQA) -> No
 
 def test_nothing_is_asked_uploaded_or_removed_while_the_library_is_prepared(fake_qa: PaperQA, tmp_path: Path
                                                                             ) -> None:
+    """The page keeps these controls closed; a script's request waits (here 0.2 s), then is told why not."""
     startup = app.Startup()
     startup._set("ingesting", 64, 274)
     ui = app.PaperQAUI(fake_qa, fake_qa.settings, startup)
+    ui.ready_timeout_s = 0.2
     (*_, notice, _state, _q), = list(ui.respond(RAR_Q, None, 5, ui.default_label, 0.0))
     assert "still being prepared (embedding papers: 64 of 274)" in notice
     upload = tmp_path / "new_paper.jsonl"
@@ -340,6 +342,16 @@ def test_nothing_is_asked_uploaded_or_removed_while_the_library_is_prepared(fake
     status, question, ask, *_rest, timer = ui.poll("")
     assert "Preparing the library" in status and 'value="64"' in status and 'max="274"' in status
     assert question["interactive"] is False and ask["interactive"] is False and timer.active
+
+
+def test_a_script_request_during_start_up_waits_for_it(fake_qa: PaperQA) -> None:
+    startup = app.Startup()
+    ui = app.PaperQAUI(fake_qa, fake_qa.settings, startup)
+    threading.Timer(0.5, startup.ready.set).start()
+    t0 = time.monotonic()
+    report, *_ = ui.remove("t:doesnotexist", "")
+    assert "No paper with id" in report  # it went ahead once ready, instead of refusing
+    assert time.monotonic() - t0 >= 0.4
 
 
 def test_startup_ingests_an_empty_store_then_opens_asking(qa_factory: Any) -> None:
