@@ -7,6 +7,7 @@ session (tests/test_browser.py reuses them through `shared_server`); the store i
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -16,12 +17,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import stop_process
+from tests.conftest import GOOD_FILES, GOOD_PAPERS, default_settings, make_qa, stop_process
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # app.py lives at the repo root
@@ -35,23 +37,30 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from paperqa.answer import Answer, Citation, Source  # noqa: E402
 from paperqa.api import PaperQA  # noqa: E402
 from paperqa.embed import Embedder  # noqa: E402
-from paperqa.llm import LLM  # noqa: E402
+from paperqa.llm import LLM, FakeLLM, make_llm  # noqa: E402
 from paperqa.sentences import sentence_spans  # noqa: E402
 from paperqa.ui_helpers import (  # noqa: E402
     Turn,
     answer_html,
-    drafting_html,
+    bibtex_keys,
+    download_links_html,
+    export_bibtex,
+    export_chat_markdown,
     exposure_warning,
     filter_rows,
     highlight_abstract,
     is_loopback,
     message_html,
     parse_auth,
+    progress_html,
     sources_html,
+    startup_html,
+    verified_html,
 )
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ui"
 RAR_Q = "What FID does RAR reach on ImageNet-256?"
+REFUSED_Q = "How many parameters does GPT-5 have?"  # the corpus has no GPT-5: refused, with closest papers
 MINIMAX_Q = "How many languages does MiniMax-Speech support?"
 
 
@@ -109,11 +118,20 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory, corpus: Any, embedde
         return _SHARED["server"]
 
 
+def join_sentence_warmers(timeout: float = 600) -> None:
+    """Wait for app.warm_up's background sentence embedding: a daemon thread still inside ONNX Runtime when the
+    interpreter exits aborts the whole test process (exit 134) after every test has passed."""
+    for thread in threading.enumerate():
+        if thread.name == "warm-sentence-vectors":
+            thread.join(timeout)
+
+
 def stop_shared_server() -> None:
     with _SHARED_LOCK:
         server = _SHARED.pop("server", None)
     if server is not None:
         server.demo.close()
+    join_sentence_warmers()
 
 
 @pytest.fixture(scope="session")
@@ -218,14 +236,18 @@ def test_chat_sessions_are_separate_and_follow_ups_use_their_own_history(server:
         t.join(timeout=560)
     assert not errors, errors
     for key, (questions, k, subject) in scripts.items():
-        chatbot, sources, markdown, notice, _question_box = outputs[key]
+        chatbot, sources, markdown, _bibtex, _links, notice, _question_box = outputs[key]
         user_turns = [_text(m) for m in chatbot if m["role"] == "user"]
         assert user_turns == questions  # nothing from the other session
         follow_up = _text(chatbot[-1])
         # the follow-up was searched with this session's subject, and the page says so
         assert re.search(rf"searched for: “[^”]*{subject}", follow_up), follow_up
         assert notice == ""
-        assert markdown.startswith(f"**Q:** {questions[-1]}")
+        # the export holds this session's whole chat, in order, and nothing of the other session
+        assert markdown.startswith("# PaperQA chat")
+        assert markdown.index(f"## 1. {questions[0]}") < markdown.index(f"## 2. {questions[1]}")
+        other = scripts["b" if key == "a" else "a"][0][0]
+        assert other not in markdown
         newest = sources.split("</details>")[0]
         ranks = {int(r) for r in re.findall(r"rank (\d+)", newest)}
         assert ranks == set(range(1, k + 1))  # the k setting applied to this session's question
@@ -234,10 +256,153 @@ def test_chat_sessions_are_separate_and_follow_ups_use_their_own_history(server:
 
 def test_empty_chat_question_shows_the_reason_and_keeps_history(server: Server) -> None:
     client = Client(server.url, verbose=False)
-    chatbot, _sources, _md, notice, _q = client.predict("  ", 5, app.describe_backend(server.settings.llm), 0.0,
-                                                       api_name="/chat")
+    chatbot, _sources, _md, _bib, _links, notice, _q = client.predict(
+        "  ", 5, app.describe_backend(server.settings.llm), 0.0, api_name="/chat")
     assert chatbot == []
     assert "The question is empty" in notice
+
+
+# A draft the real model could write: MaskBit's FID put on RAR. Verification must drop it; the page must never show
+# it, not even while the answer is being worked out (issue 16, point 1).
+WRONG_DRAFT = "RAR achieves a new state-of-the-art FID of 1.52 on ImageNet-256 [1]."
+
+
+def _bubble_texts(yields: list[tuple[Any, ...]]) -> list[str]:
+    return [str(y[0][-1]["content"]) for y in yields if y[0] and y[0][-1]["role"] == "assistant"]
+
+
+@pytest.fixture(scope="module")
+def fake_qa(tmp_path_factory: pytest.TempPathFactory, corpus: Any, embedder: Embedder) -> PaperQA:
+    """The bundled corpus (a private copy) with FakeLLM, whose every draft is WRONG_DRAFT."""
+    home = ui_home(tmp_path_factory, corpus)
+    return make_qa(default_settings(home), embedder, llm=FakeLLM(responder=lambda _messages: WRONG_DRAFT))
+
+
+def test_chat_shows_progress_then_verified_text_never_the_draft(fake_qa: PaperQA) -> None:
+    """FakeLLM: the model's text matters here. Every state of the bubble is a progress line or checked text."""
+    ui = app.PaperQAUI(fake_qa, fake_qa.settings)
+    yields = list(ui.respond(RAR_Q, None, 5, ui.default_label, 0.0))
+    bubbles = _bubble_texts(yields)
+    assert all("1.52" not in b for b in bubbles), bubbles
+    progress = [b for b in bubbles if 'class="pq-progress"' in b]
+    assert any("Searching the papers" in b for b in progress)
+    assert any("Reading 2 paper(s)" in b and "pq-step-now\">Read" in b for b in progress), progress
+    assert any("Checking the draft" in b and "pq-step-now\">Check" in b for b in progress), progress
+    final = yields[-1]
+    answer = fake_qa.engine.ask(RAR_Q)  # the same engine, for the expected final text
+    assert answer.draft == WRONG_DRAFT and answer.unsupported  # the draft was there, and was dropped
+    assert "1.48" in answer.answer and "1.48" in bubbles[-1] and 'href="#cite-1-1"' in bubbles[-1]
+    verified = [b for b in bubbles if 'class="pq-verified"' in b]
+    assert verified and all("1.48" in b for b in verified)
+    chatbot, sources, markdown, bibtex, links, notice, state, _q = final
+    assert notice == "" and 'id="cite-1-1"' in sources
+    assert markdown.startswith("# PaperQA chat") and f"## 1. {RAR_Q}" in markdown and "1.52" not in markdown
+    assert "Randomized Autoregressive Visual Generation" in bibtex  # named: no metadata to make an entry
+    assert "paperqa-chat.md" in links
+    assert len(state.turns) == 1
+
+
+def test_refusal_shows_the_closest_papers_best_sentences(fake_qa: PaperQA) -> None:
+    """A refusal (the real engine; this question is refused before any model text) links each closest paper to
+    its abstract with the best sentence marked, and the export lists them as not cited."""
+    ui = app.PaperQAUI(fake_qa, fake_qa.settings)
+    *_, final = ui.respond(REFUSED_Q, None, 5, ui.default_label, 0.0)
+    chatbot, sources, markdown, *_rest = final
+    state = final[6]
+    answer = state.turns[-1].answer
+    assert answer.refused and not answer.citations and len(answer.closest) >= 2
+    bubble = str(chatbot[-1]["content"])
+    stored = abstracts(fake_qa)
+    for c in answer.closest:
+        assert f'href="#closest-1-{c.n}"' in bubble
+        block = sources.split(f'id="closest-1-{c.n}"', 1)[1].split('<div class="pq-source', 1)[0]
+        assert (c.start, c.end) in sentence_spans(stored[c.paper_id])
+        assert f'<mark class="pq-quote">{html_escape(stored[c.paper_id][c.start:c.end])}</mark>' in block
+        assert f'- {c.title} ({c.paper_id}): "{c.quote}"' in markdown
+    assert "Closest papers (not cited" in markdown
+
+
+def test_nothing_is_asked_uploaded_or_removed_while_the_library_is_prepared(fake_qa: PaperQA, tmp_path: Path
+                                                                            ) -> None:
+    """The page keeps these controls closed; a script's request waits (here 0.2 s), then is told why not."""
+    startup = app.Startup()
+    startup._set("ingesting", 64, 274)
+    ui = app.PaperQAUI(fake_qa, fake_qa.settings, startup)
+    ui.ready_timeout_s = 0.2
+    (*_, notice, _state, _q), = list(ui.respond(RAR_Q, None, 5, ui.default_label, 0.0))
+    assert "still being prepared (embedding papers: 64 of 274)" in notice
+    upload = tmp_path / "new_paper.jsonl"
+    upload.write_bytes((FIXTURES / "new_paper.jsonl").read_bytes())
+    before = fake_qa.store.count_papers()
+    report, *_ = ui.upload(str(upload), "")
+    assert "Rejected new_paper.jsonl" in report and "Nothing was stored" in report
+    report, *_ = ui.remove(fake_qa.papers()[0].paper_id, "")
+    assert "still being prepared" in report
+    assert fake_qa.store.count_papers() == before
+    status, question, ask, *_rest, timer = ui.poll("")
+    assert "Preparing the library" in status and 'value="64"' in status and 'max="274"' in status
+    assert question["interactive"] is False and ask["interactive"] is False and timer.active
+
+
+def test_a_script_request_during_start_up_waits_for_it(fake_qa: PaperQA) -> None:
+    startup = app.Startup()
+    ui = app.PaperQAUI(fake_qa, fake_qa.settings, startup)
+    threading.Timer(0.5, startup.ready.set).start()
+    t0 = time.monotonic()
+    report, *_ = ui.remove("t:doesnotexist", "")
+    assert "No paper with id" in report  # it went ahead once ready, instead of refusing
+    assert time.monotonic() - t0 >= 0.4
+
+
+def test_startup_ingests_an_empty_store_then_opens_asking(qa_factory: Any) -> None:
+    """The page's view of a real start-up on an empty store: progress while ingesting, then asking opens."""
+    qa = qa_factory(llm=FakeLLM(responder=lambda _m: "ok"))
+    startup = app.Startup()
+    ui = app.PaperQAUI(qa, qa.settings, startup)
+    seen: list[tuple[str, int, int]] = []
+    original = startup._set
+
+    def record(phase: str, done: int = 0, total: int = 0, detail: str = "") -> None:
+        seen.append((phase, done, total))
+        seen.append(("poll", *(1 if "Preparing the library" in ui.poll("")[0] else 0,) * 2))
+        original(phase, done, total, detail)
+
+    startup._set = record  # type: ignore[method-assign]
+    lines: list[str] = []
+    startup.run(qa, GOOD_FILES, log=lambda *parts, file=None: lines.append(" ".join(map(str, parts))))
+    join_sentence_warmers()
+    phases = [s for s in seen if s[0] != "poll"]
+    assert phases[0] == ("ingesting", 0, 0)
+    assert ("ingesting", 0, GOOD_PAPERS) in phases and ("ingesting", GOOD_PAPERS, GOOD_PAPERS) in phases
+    assert [p for p, *_ in phases][-2:] == ["loading", "ready"]
+    assert all(s == ("poll", 1, 1) for s in seen if s[0] == "poll")  # "preparing" on the page until ready
+    assert startup.ready.is_set() and qa.store.count_papers() == GOOD_PAPERS
+    assert any(f"{GOOD_PAPERS} papers in the store" in line for line in lines)
+    status, question, ask, upload, remove, stats, table, timer = ui.poll("")
+    assert status == "" and question["interactive"] and ask["interactive"] and upload["interactive"]
+    assert not timer.active and f"{GOOD_PAPERS} papers" in stats and len(table) == GOOD_PAPERS
+
+
+def test_startup_serves_anyway_when_the_model_server_is_down(qa_factory: Any) -> None:
+    """An openai-compatible backend nobody listens on: the page says so, and the library is still usable."""
+    llm = make_llm(LLMSettings(backend="openai", base_url=f"http://127.0.0.1:{free_port()}/v1", model="m"))
+    qa = qa_factory(llm=llm)
+    startup = app.Startup()
+    startup.run(qa, [], log=lambda *parts, file=None: None)
+    assert startup.phase == "ready" and startup.ready.is_set()
+    assert "The model is not reachable yet" in startup_html(*startup.view())
+
+
+def test_remove_asks_first_and_cancel_keeps_the_paper(server: Server) -> None:
+    ui = app.PaperQAUI(server.qa, server.settings)
+    paper = server.qa.papers()[0]
+    box, text, report = ui.ask_remove(paper.paper_id)
+    assert box["visible"] is True and paper.title in text and report == ""
+    box, report = ui.cancel_remove(paper.paper_id)
+    assert box["visible"] is False and "nothing was removed" in report
+    assert paper.paper_id in {p.paper_id for p in server.qa.papers()}
+    box, _text, report = ui.ask_remove("t:doesnotexist")
+    assert box["visible"] is False and "No paper with id" in report
 
 
 # --- library: upload and remove ----------------------------------------------------------------
@@ -257,10 +422,18 @@ def test_rejected_upload_names_file_and_line_and_stores_nothing(server: Server, 
 
     pdf = tmp_path / "paper.pdf"
     pdf.write_bytes(b"%PDF-1.4 not supported")
-    # No Gradio-side type filter (it would leave its temp copy behind): our handler refuses and cleans up.
+    # Gradio's own type check is off (it would leave its temp copy behind): our handler refuses and cleans up.
     report, *_ = client.predict(handle_file(str(pdf)), "", api_name="/upload")
     assert "unsupported file type '.pdf'" in report and "Nothing was stored" in report
     assert server.qa.store.count_papers() == before
+
+
+def test_picker_filters_types_and_the_handler_judges_them(server: Server) -> None:
+    """The upload component offers only our formats in the file picker, yet leaves refusing to the handler (above);
+    and building it wrote no Gradio .pyi stub into the repository."""
+    upload = next(b for b in server.demo.blocks.values() if getattr(b, "elem_id", None) == "pq-upload")
+    assert upload.file_types == list(app.SUPPORTED_SUFFIXES)
+    assert not (REPO / "app.pyi").exists()
 
 
 def test_upload_handler_checks_type_and_size_itself(server: Server, tmp_path: Path) -> None:
@@ -428,8 +601,6 @@ def test_message_html_shows_rewritten_search_and_timing() -> None:
     out = message_html(ans, 1)
     assert "searched for: “What does &lt;RAR&gt; use?”" in out
     assert "1.2 s (first words 0.2 s)" in out and "fake" in out
-    assert "searching the papers" in drafting_html("") and "Hello ▍" not in drafting_html("Hello")
-    assert "Hello▍" in drafting_html("Hello")
 
 
 def test_filter_rows_matches_every_word_in_title_or_id() -> None:
@@ -438,3 +609,90 @@ def test_filter_rows_matches_every_word_in_title_or_id() -> None:
     assert filter_rows(rows, "") == rows
     assert filter_rows(rows, "nothing") == []
 
+
+
+def test_progress_html_names_the_step_and_escapes() -> None:
+    out = progress_html("Reading <2> paper(s)…", "draft")
+    assert "Reading &lt;2&gt; paper(s)…" in out
+    assert '<span class="pq-step pq-step-done">Search</span>' in out
+    assert '<span class="pq-step pq-step-now">Read</span>' in out
+    assert '<span class="pq-step pq-step-todo">Check</span>' in out
+    assert 'pq-step-now">Search' in progress_html("Searching…", "unknown-stage")
+    assert verified_html("1 < 2 *really*") == '<span class="pq-verified">1 &lt; 2 \\*really\\*</span>'
+
+
+def _refusal() -> Answer:
+    abstract = "First sentence. The model has 7B parameters. Last one."
+    start = abstract.index("The model")
+    end = abstract.index(" Last")
+    closest = [Citation(1, "p1", "Paper <One>: long subtitle", abstract[start:end], start, end)]
+    return Answer(question="How big is GPT-5?", answer="The papers here don't answer that.", refused=True,
+                  citations=[], sources=[Source(1, "p1", "Paper <One>: long subtitle", 0.5, abstract),
+                                         Source(2, "p2", "Paper Two", 0.25, "Other.")],
+                  timings_ms={"total": 900.0}, model="fake", mode="refused", closest=closest)
+
+
+def test_refusal_sources_show_closest_abstracts_with_their_best_sentence() -> None:
+    html = sources_html([Turn(4, _refusal())])
+    block = html.split('id="closest-4-1"', 1)[1]
+    assert '<mark class="pq-quote">The model has 7B parameters.</mark>' in block
+    assert "Paper &lt;One&gt;" in block and "Not cited" in html
+    assert html.index('id="closest-4-1"') < html.index("Also retrieved") < html.index("Paper Two")
+    bubble = message_html(_refusal(), 4)
+    assert '<a href="#closest-4-1" class="pq-ref pq-closest-ref" title="Paper &lt;One&gt;: long subtitle">' in bubble
+    assert ">Paper &lt;One&gt;</a>" in bubble  # the short title (before the colon)
+
+
+@dataclass
+class _Meta:
+    paper_id: str
+    title: str
+    authors: tuple[str, ...] = ()
+    year: int | None = None
+    url: str | None = None
+    doi: str | None = None
+
+
+def test_export_holds_the_whole_chat_and_bibtex_where_metadata_allows() -> None:
+    a1 = _answer("Says 42 [1]. And 7 [2].", [Citation(1, "doi:10.1/x", "Deep & Wide_Nets {v2}", "Says 42.", 0, 8),
+                                            Citation(2, "t:abc", "No Metadata Paper", "And 7.", 0, 6)], [])
+    a2 = _answer("Again [1].", [Citation(1, "arxiv:1706.03762", "Attention Is All You Need", "Again.", 0, 6)], [])
+    a2.question, a2.standalone_question = "And it?", "And attention?"
+    papers = {"doi:10.1/x": _Meta("doi:10.1/x", "Deep & Wide_Nets {v2}", ("Ana Müller", "Bo Li"), 2021, None,
+                                  "10.1/x"),
+              "t:abc": _Meta("t:abc", "No Metadata Paper"),
+              "arxiv:1706.03762": _Meta("arxiv:1706.03762", "Attention Is All You Need", ("Ashish Vaswani",), 2017)}
+    turns = [Turn(1, a1), Turn(2, _refusal()), Turn(3, a2)]
+    md = export_chat_markdown(turns, papers)
+    assert md.index("## 1. q?") < md.index("## 2. How big is GPT-5?") < md.index("## 3. And it?")
+    assert "_Searched for: And attention?_" in md
+    assert ('[1] Deep & Wide_Nets {v2} (doi:10.1/x; Ana Müller, Bo Li; 2021; https://doi.org/10.1/x; '
+            'BibTeX `muller2021deep`): "Says 42."') in md
+    assert '[2] No Metadata Paper (t:abc): "And 7."' in md
+    assert '- Paper <One>: long subtitle (p1): "The model has 7B parameters."' in md
+    bib = export_bibtex(turns, papers)
+    assert "@misc{muller2021deep,\n  title = {{Deep \\& Wide\\_Nets v2}},\n  author = {Ana Müller and Bo Li}," in bib
+    assert "  doi = {10.1/x}" in bib
+    assert "@misc{vaswani2017attention," in bib and "eprint = {1706.03762}" in bib and "archivePrefix = {arXiv}" in bib
+    assert "% No BibTeX for these cited papers" in bib and "%   No Metadata Paper" in bib
+    assert bib.count("@misc{") == 2 and bib.count("{") == bib.count("}")
+    same = [_Meta(f"doi:{i}", "Deep Nets", ("A Smith",), 2020, doi=f"10/{i}") for i in range(3)]
+    assert list(bibtex_keys(same).values()) == ["smith2020deep", "smith2020deepa", "smith2020deepb"]
+    assert export_chat_markdown([], papers) == "" and export_bibtex([], papers) == ""
+
+
+def test_download_links_carry_the_export_in_the_page() -> None:
+    assert "Ask a question first" in download_links_html("", "")
+    links = download_links_html("# chat ü\n", "@misc{k,}\n")
+    found = dict(re.findall(r'download="([^"]+)" href="data:[^;]+;charset=utf-8;base64,([^"]+)"', links))
+    assert base64.b64decode(found["paperqa-chat.md"]).decode() == "# chat ü\n"
+    assert base64.b64decode(found["paperqa-references.bib"]).decode() == "@misc{k,}\n"
+
+
+def test_startup_html_says_what_is_happening() -> None:
+    assert "embedding papers: 64 of 274" in startup_html("ingesting", 64, 274)
+    assert 'max="274" value="64"' in startup_html("ingesting", 64, 274)
+    assert "loading the models" in startup_html("loading") and "<progress" in startup_html("loading")
+    assert startup_html("ready") == ""
+    assert "role=\"alert\"" in startup_html("failed", detail="disk <full>") and "disk &lt;full&gt;" in startup_html(
+        "failed", detail="disk <full>")
