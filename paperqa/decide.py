@@ -23,14 +23,12 @@ from pathlib import Path
 
 from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence
 from paperqa.lexical import STOPWORDS, tokenize
-from paperqa.plan import Asks, Intent, Part
-from paperqa.terms import WORD, squash, term_in, word_root
+from paperqa.plan import Asks, Part
+from paperqa.terms import WORD, word_root
 
 DECISIONS_PATH = Path(__file__).with_name("decisions.json")
 
-ANSWERABLE_FEATURES = ("best_score", "best_sim", "sim_margin", "paper_sim", "ent_cover", "missing", "topic_cover",
-                       "rare_cover", "oov", "oov_any", "num_ok", "num_ask", "second_gap", "identify", "named",
-                       "best_names")
+ANSWERABLE_FEATURES = ("best_score", "num_ok", "topic_cover")
 MEMBER_FEATURES = ("relevance", "relevance_gap", "topic_cover", "rare_cover", "best_score", "rank_inv", "ent_cover",
                    "title_run", "named")
 VERDICT_FEATURES = ("neg_mismatch", "neg_share", "direction_mismatch")
@@ -85,8 +83,8 @@ def prior_decisions() -> Decisions:
     return Decisions(
         sentence=_prior("sentence", FEATURES, {"sim": 6.0, "cover": 3.0, "ent_sent": 1.0, "metric_ask": 2.0,
                                                "paper_rank_inv": 0.5}, -4.5),
-        answerable=_prior("answerable", ANSWERABLE_FEATURES, {"best_score": 4.0, "ent_cover": 3.0, "missing": -4.0,
-                                                              "num_ok": 1.5}, -3.5),
+        answerable=_prior("answerable", ANSWERABLE_FEATURES, {"best_score": 4.0, "topic_cover": 3.0, "num_ok": 1.5},
+                          -3.5),
         member=_prior("member", MEMBER_FEATURES, {"relevance": 8.0, "relevance_gap": 6.0, "topic_cover": 3.0}, -5.0),
         verdict=_prior("verdict", VERDICT_FEATURES, {"neg_mismatch": -4.0, "direction_mismatch": -3.0}, 2.0),
     )
@@ -116,15 +114,14 @@ def score_sentences(evidence: EvidenceSet, model: LinearModel) -> None:
 def answerable_features(evidence: EvidenceSet, candidates: list[Sentence], part: Part | None = None
                         ) -> dict[str, float]:
     """How well the candidate sentences (the ones an answer would quote) and their paper answer the plan (or one
-    part of it), as the answerable model reads it."""
-    plan = evidence.plan
-    names = len(evidence.names)
+    part of it): the best sentence's score, whether a sentence states a number beside the asked quantity's words
+    (1 when no number is asked), and how much of the question's vocabulary the paper holds. Three features: on the
+    dev questions, models with more (names, rarity, margins, intent) did no better out of fold."""
     ranked = sorted(candidates, key=lambda s: -s.score)
     best = ranked[0] if ranked else None
     paper = evidence.paper(best.paper_id) if best else None
-    second = ranked[1].score if len(ranked) > 1 else 0.0
     num_ok = 1.0
-    parts = [part] if part is not None else list(plan.parts)
+    parts = [part] if part is not None else list(evidence.plan.parts)
     if any(p.asks is Asks.QUANTITY for p in parts):
         metric = [w for p in parts if p.asks is Asks.QUANTITY for w in tokenize(p.metric)]
 
@@ -135,38 +132,11 @@ def answerable_features(evidence: EvidenceSet, candidates: list[Sentence], part:
             return sum(w in words for w in metric) / len(metric)
 
         num_ok = max((s.features["has_num"] * carries(s) for s in candidates), default=0.0)
-    # How far the answering paper stands out from the other retrieved ones: a question on a topic the papers lack
-    # finds several papers about equally (ir)relevant; a paraphrase of one paper's finding finds that paper first.
-    tops = sorted((max((s.sim for s in p.sentences), default=0.0) for p in evidence.papers), reverse=True)
-    mine = max((s.sim for s in paper.sentences), default=0.0) if paper else 0.0
-    others = [t for t in tops if t != mine][:4] or [0.0]
     return {
         "best_score": best.score if best else 0.0,
-        "best_sim": max((s.sim for s in candidates), default=0.0),
-        "sim_margin": mine - sum(others) / len(others),
-        "paper_sim": paper.relevance if paper else 0.0,
-        "ent_cover": paper.entity_cover if paper else 0.0,
-        "missing": len(evidence.missing) / names if names else 0.0,
-        "topic_cover": paper.topic_cover if paper else 0.0,
-        "rare_cover": paper.rare_cover if paper else 0.0,
-        "oov": evidence.oov,
-        "oov_any": float(evidence.oov > 0),
         "num_ok": num_ok,
-        "num_ask": float(any(p.asks is Asks.QUANTITY for p in parts)),
-        "second_gap": (best.score - second) if best else 0.0,
-        "best_names": _names_in(evidence.names, best.text + " " + best.title) if best else 0.0,
-        "identify": float(plan.intent is Intent.IDENTIFY),  # "which paper…": nothing named to anchor on
-        "named": float(bool(paper and paper.named_in_title)),
+        "topic_cover": paper.topic_cover if paper else 0.0,
     }
-
-
-def _names_in(names: list[str], text: str) -> float:
-    """Share of the question's names found in `text` (a quote and its paper's title): a fact about a dataset or a
-    setting the question names should come from a sentence that names it."""
-    if not names:
-        return 1.0
-    squashed = squash(text)
-    return sum(term_in(n, squashed, text) for n in names) / len(names)
 
 
 def member_features(paper: PaperEvidence, top_relevance: float) -> dict[str, float]:

@@ -95,7 +95,6 @@ class EvidenceSet:
     names: list[str] = field(default_factory=list)  # the names that pick papers, the thing asked about first
     missing: list[str] = field(default_factory=list)  # names found in no retrieved paper and not by BM25 either
     side_papers: dict[str, str | None] = field(default_factory=dict)  # compare: the paper standing for each side
-    oov: float = 0.0  # share of the question's words that no paper here uses at all (a topic the papers lack)
 
     def sentences(self) -> list[Sentence]:
         return [s for p in self.papers for s in p.sentences]
@@ -209,9 +208,6 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
     unseen = lex.idf("\x00")  # the IDF of a word no chunk holds
     known = [w for w in q_words if idf[w] < unseen - 1e-9]
     rare = sorted(known, key=lambda w: -idf[w])[:3]
-    # A hyphenated word the papers never use ("gpt-style") is no sign of a missing topic when its parts are known.
-    unknown = [w for w in q_words if w not in known and "-" not in w]
-    oov = len(unknown) / len(q_words) if q_words else 0.0
     total = _weights(q_words, idf) or 1.0
     metric_words = [w for p in plan.parts if p.asks is Asks.QUANTITY for w in tokenize(p.metric)]
     num_ask = float(plan.asks_number)
@@ -261,7 +257,7 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
             topic_cover=_weights([w for w in q_words if w in paper_words], idf) / total,
             rare_cover=sum(w in paper_words for w in rare) / len(rare) if rare else 1.0))
     return EvidenceSet(plan=plan, retrieval=retrieval, papers=papers, names=names, missing=missing,
-                       side_papers=side_papers, oov=oov)
+                       side_papers=side_papers)
 
 
 def _side_paper(side: str, aspect: str, hits: list[PaperHit], retriever: Retriever) -> PaperHit | None:
