@@ -30,6 +30,9 @@ class Composition:
     answerable: float = 1.0  # the answerable model's probability for the evidence used
 
 
+SIDE_SENTENCES = 3  # per side of a comparison: the aspect's sentence is among a paper's best three 3 times in 4
+
+
 def refusal(reason: str, answerable: float = 0.0) -> Composition:
     return Composition(text=reason, citations=[], mode="refused", refused=True, reason=reason, answerable=answerable)
 
@@ -77,7 +80,8 @@ class Composer:
         named = [p for p in evidence.papers if p.named_in_title]
         if named:
             return named[0]
-        return max(evidence.papers, key=lambda p: (max((s.score for s in usable(p.sentences)), default=0.0), -p.rank))
+        covering = [p for p in evidence.papers if evidence.names and p.entity_cover >= 1.0] or evidence.papers
+        return max(covering, key=lambda p: (max((s.score for s in usable(p.sentences)), default=0.0), -p.rank))
 
     def gate(self, evidence: EvidenceSet, candidates: list[Sentence], part: Part | None = None
              ) -> tuple[bool, float, str]:
@@ -207,40 +211,34 @@ class Composer:
     # -- compare: each side's evidence, side by side ---------------------------------------------------------------
     def compare(self, evidence: EvidenceSet) -> Composition:
         plan = evidence.plan
-        cites = CitationList()
-        lines: list[str] = []
-        focus: list[Sentence] = []
-        found = 0
-        probs: list[float] = []
+        sides = []
         for side in plan.sides[:3]:
             pid = evidence.side_papers.get(side)
             paper = evidence.paper(pid) if pid else None
-            ranked = usable(paper.sentences) if paper else []
-            if paper is not None and ranked and not _named(side, paper):
-                # a side described rather than named ("the persistent-memory approach") must be found by meaning
-                ok, p, _ = self.gate(evidence, _by_score(paper.sentences)[:3])
-                probs.append(p)
-                if not ok:
-                    paper = None
-            elif paper is not None:
-                probs.append(1.0)
-            if paper is None or not ranked:
+            sides.append((side, paper if paper is not None and usable(paper.sentences) else None))
+        found = [p for _, p in sides if p is not None]
+        # One decision for the question: does the evidence of its sides answer it? A side the papers name is
+        # shown whatever that says; a side that is only described needs the answer to hold.
+        ok, p, reason = self.gate(evidence, [s for paper in found for s in _by_score(paper.sentences)[:2]])
+        cites = CitationList()
+        lines: list[str] = []
+        focus: list[Sentence] = []
+        for side, paper in sides:
+            if paper is None or not (ok or _named(side, paper)):
                 lines.append(prompts.SIDE_NOT_FOUND.format(side=side))
                 continue
-            mentions = [s for s in ranked if _mentions(side, s.text)]
-            ranked = sorted(ranked, key=lambda s: -(s.score + 0.5 * _share(plan.aspect, s.text)
-                                                    + 0.3 * (role(s) == "method")))
+            ranked = sorted(usable(paper.sentences), key=lambda s: -(s.score + s.aspect_sim))
             # One paper can set its method against another's: then its sentences naming this side speak for it.
-            shared = sum(1 for s2 in plan.sides if evidence.side_papers.get(s2) == pid) > 1
-            pool = [s for s in ranked if s in mentions] if shared and mentions else ranked
-            chosen = sorted(pool[:2], key=lambda s: s.index)
+            shared = sum(1 for s2, p2 in sides if p2 is not None and p2.paper_id == paper.paper_id) > 1
+            mentions = [s for s in ranked if _mentions(side, s.text)]
+            pool = mentions if shared and mentions else ranked
+            chosen = sorted(pool[:SIDE_SENTENCES], key=lambda s: s.index)
             focus += chosen
-            found += 1
             lines.append(prompts.COMPARE_SIDE.format(side=side, title=short_title(paper.title),
                                                      quotes=self.cite_sentences(cites, chosen)))
-        if not found:
-            return refusal(prompts.REFUSAL, max(probs, default=0.0))
-        return Composition("\n".join(lines), cites.items(), "compare", focus=focus, answerable=max(probs))
+        if not focus:
+            return refusal(reason or prompts.REFUSAL, p)
+        return Composition("\n".join(lines), cites.items(), "compare", focus=focus, answerable=p)
 
     # -- yes/no: a verdict only when a sentence settles it ---------------------------------------------------------
     def yes_no(self, evidence: EvidenceSet) -> Composition:
@@ -253,10 +251,11 @@ class Composer:
         # The settling sentence is the one that speaks of the claim's predicate (what is asked of the subject).
         predicate = " ".join(w for w in (plan.claim or plan.query).split() if not _mentions(plan.subject, w)) \
             if plan.subject else plan.claim
-        best = max(ranked[:6], key=lambda s: s.score + 0.5 * _share(predicate, s.text))
+        best = max(ranked[:6], key=lambda s: s.score + _share(predicate, s.text))
         cites = CitationList()
         quote = self.cite_sentences(cites, [best])
-        settled = best.score >= self.d.sentence.threshold
+        # Settled: the sentence model rates it an answer, or it speaks of most of what is asked of the subject.
+        settled = best.score >= self.d.sentence.threshold or _share(predicate, best.text) >= 0.5
         if settled:
             yes = self.d.verdict.prob(verdict_features(plan.claim or plan.query, best)) >= self.d.verdict.threshold
             text = prompts.VERDICT.format(verdict="Yes" if yes else "No", title=short_title(paper.title), quote=quote)

@@ -62,6 +62,7 @@ class Sentence:
     features: dict[str, float]
     suspicious: bool = False
     link: bool = False   # mostly a code/project link: quoted only when the question asks for code
+    aspect_sim: float = 0.0  # compare: cosine between the sentence and what the sides are compared on
     score: float = 0.0   # the fitted sentence model's probability that this sentence answers the question
 
 
@@ -110,10 +111,11 @@ def plan_names(plan: QuestionPlan, rarity: Callable[[str], float], common: float
     """The names evidence must account for: the compared sides, the subject an explain or yes/no question is about,
     then the rest rarest first. A name most papers use ("Transformer", "FID", "LLM") says nothing about which paper
     is meant and is left out unless it is all the question names."""
+    sides = [s for s in plan.sides if entity_phrases(s)]  # "the persistent-memory approach" describes, not names
     others = sorted((e for e in plan.entities if e not in plan.sides and e != plan.subject), key=lambda n: -rarity(n))
     first = [plan.subject] if plan.subject else []
-    names = list(dict.fromkeys(list(plan.sides) + first + others))
-    specific = [n for n in names if n in plan.sides or rarity(n) >= common]
+    names = list(dict.fromkeys(sides + first + others))
+    specific = [n for n in names if n in sides or rarity(n) >= common]
     return specific or names[:1]
 
 
@@ -203,6 +205,9 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
     retrieval = Retrieval(query=retrieval.query, query_vec=retrieval.query_vec, hits=hits,
                           timings_ms=retrieval.timings_ms)
 
+    # A comparison is about an aspect ("how they represent images"): each side's sentences are weighed by it.
+    aspect = plan.aspect or " ".join(w for w in plan.query.split() if not any(_has(n, w) for n in plan.sides))
+    aspect_vec = retriever.embedder.encode([aspect])[0] if plan.intent is Intent.COMPARE and aspect.strip() else None
     q_words = [w for w in dict.fromkeys(tokenize(plan.query)) if w not in QUESTION_WORDS]
     idf = {w: lex.idf(w) for w in q_words}
     unseen = lex.idf("\x00")  # the IDF of a word no chunk holds
@@ -215,6 +220,7 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
     for rank, hit in enumerate(hits, start=1):
         spans, vecs = vectors.get(hit.paper_id, hit.paper.content_hash, hit.paper.abstract)
         sims = vecs @ retrieval.query_vec if len(spans) else np.zeros(0)
+        aspect_sims = vecs @ aspect_vec if aspect_vec is not None and len(spans) else np.zeros(len(spans))
         full = hit.title + " " + hit.paper.abstract
         paper_words = set(tokenize(full))
         ent_paper = (sum(_has(n, full) for n in names) / len(names)) if names else 1.0
@@ -248,7 +254,7 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
             }
             sentences.append(Sentence(hit.paper_id, hit.title, text, a, b, i, rank, float(sim), feats,
                                       suspicious=bool(_SUSPICIOUS.search(text)),
-                                      link=is_link(text) and not plan.asks_link))
+                                      link=is_link(text) and not plan.asks_link, aspect_sim=float(aspect_sims[i])))
         papers.append(PaperEvidence(
             hit=hit, rank=rank, relevance=float(relevance), sentences=sentences, entity_cover=ent_paper,
             named_in_title=names_in_head(names[:1], hit.title) and sum(

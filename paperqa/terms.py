@@ -51,9 +51,13 @@ def content_roots(text: str) -> set[str]:
             if w.lower() not in STOPWORDS and w.lower() not in GENERIC and len(w) > 1}
 
 
+_ENUMERATION = re.compile(r"\(\s*(\d|[ivx]+|[a-h])\s*\)")  # "(1)", "(iii)", "(a)": list markers, not quantities
+
+
 def numbers(text: str) -> set[str]:
-    """The numbers a text states; digits inside a name ('sh33') or a link are not numbers it states."""
-    return {n.replace(",", "") for n in _NUMBER.findall(_URL.sub(" ", text))}
+    """The numbers a text states; digits inside a name ('sh33'), a link or a list marker '(1)' are not numbers
+    it states."""
+    return {n.replace(",", "") for n in _NUMBER.findall(_ENUMERATION.sub(" ", _URL.sub(" ", text)))}
 
 
 def number_positions(text: str) -> list[tuple[str, int]]:
