@@ -1,5 +1,5 @@
 """Query benchmark (`paperqa bench`): per-stage latency of answering, side by side with the LlamaIndex tutorial
-pipeline on the same model, plus the evidence-stage cache and the evidence/max-tokens settings.
+pipeline on the same model, plus the evidence-sentences and max-tokens settings.
 
     paperqa bench [--split dev|test|all] [--n N] [--home DIR] [--no-llamaindex] [--no-sweep] [--sweep-n 20]
 
@@ -14,13 +14,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
-
-import numpy as np
 
 from bench.common import (
     CORPUS,
@@ -35,8 +31,8 @@ from bench.common import (
     temp_settings,
 )
 
-STAGES = ["retrieve_embed_query", "retrieve_dense", "retrieve_bm25", "retrieve_fuse", "retrieve", "evidence",
-          "pre_generation", "prompt_eval", "generate", "decode", "attribute", "first_token", "total"]
+STAGES = ["retrieve_embed_query", "retrieve_dense", "retrieve_bm25", "retrieve_fuse", "retrieve", "evidence", "compose",
+          "pre_generation", "prompt_eval", "generate", "decode", "verify", "first_token", "total"]
 
 
 class RecordingLLM:
@@ -59,17 +55,15 @@ class RecordingLLM:
 
 
 def derived(t: dict[str, float], completion_tokens: int, mode: str) -> dict[str, float]:
-    """Stage times plus pre-generation, prompt eval (first token minus pre-generation), decode and tokens/s."""
+    """Stage times plus pre-generation, prompt eval (the model's first token), decode and tokens/s when the model
+    wrote a summary line."""
     out = {k: float(v) for k, v in t.items()}
-    pre = t.get("retrieve", 0.0) + t.get("evidence", 0.0)
-    out["pre_generation"] = pre
-    if mode in ("generated", "extractive") or (mode == "refused" and t.get("generate", 0.0) > 0):
-        if t.get("generate", 0.0) > 0:
-            prompt_eval = max(t["first_token"] - pre, 0.0)
-            out["prompt_eval"] = prompt_eval
-            out["decode"] = max(t["generate"] - prompt_eval, 0.0)
-            if completion_tokens > 1 and out["decode"] > 0:
-                out["tokens_per_s"] = (completion_tokens - 1) / (out["decode"] / 1000)
+    out["pre_generation"] = t.get("retrieve", 0.0) + t.get("evidence", 0.0) + t.get("compose", 0.0)
+    if t.get("generate", 0.0) > 0 and "model_first_token" in t:
+        out["prompt_eval"] = t["model_first_token"]
+        out["decode"] = max(t["generate"] - t["model_first_token"], 0.0)
+        if completion_tokens > 1 and out["decode"] > 0:
+            out["tokens_per_s"] = (completion_tokens - 1) / (out["decode"] / 1000)
     return out
 
 
@@ -128,56 +122,6 @@ def ask_llamaindex(engine: Any, recorder: RecordingLLM, question: str) -> dict[s
     return out
 
 
-def sentence_vector_engine(qa: Any, cache_dir: Path) -> tuple[Any, Any, float]:
-    """An AnswerEngine whose evidence sentences come from a warmed SentenceVectors (the proposed change)."""
-    from paperqa.answer import AnswerEngine
-    from paperqa.sentence_vectors import SentenceVectors
-
-    s = qa.settings
-    engine = AnswerEngine(qa.retriever, qa.embedder, qa.llm, s.answer, s.llm, s.retrieval)
-    sv = SentenceVectors(qa.embedder, cache_dir)
-    t = time.perf_counter()
-    sv.warm(qa.papers())
-    warm_s = time.perf_counter() - t
-    engine.paper_sentences = lambda hit: sv.get(hit.paper_id, hit.paper.content_hash, hit.paper.abstract)  # type: ignore[method-assign]
-    return engine, sv, warm_s
-
-
-def evidence_microbench(qa: Any, questions: list[str], cache_dir: Path) -> dict[str, dict[str, float]]:
-    """The evidence stage alone, per question, under: no cache (first sight of each paper), SentenceVectors
-    from disk only (a fresh process after warm), SentenceVectors in memory (a warm UI)."""
-    from paperqa.answer import AnswerEngine
-    from paperqa.sentence_vectors import SentenceVectors
-
-    s = qa.settings
-    engine = AnswerEngine(qa.retriever, qa.embedder, qa.llm, s.answer, s.llm, s.retrieval)
-    warm_sv = SentenceVectors(qa.embedder, cache_dir)
-    warm_sv.warm(qa.papers())
-    from paperqa.sentences import sentence_spans
-
-    def embed_now(paper_id: str, content_hash: str, abstract: str) -> tuple[list[tuple[int, int]], np.ndarray]:
-        """What the engine did before SentenceVectors: embed the abstract's sentences at question time."""
-        spans = sentence_spans(abstract)
-        return spans, qa.embedder.encode([abstract[a:b] for a, b in spans])
-
-    times: dict[str, list[float]] = {"no_cache": [], "sv_disk": [], "sv_memory": []}
-    for q in questions:
-        retrieval = qa.retriever.retrieve(q)
-        variants: list[tuple[str, Callable[[str, str, str], Any]]] = [
-            ("no_cache", embed_now),
-            ("sv_disk", SentenceVectors(qa.embedder, cache_dir).get),
-            ("sv_memory", warm_sv.get),
-        ]
-        for name, getter in variants:
-            engine.paper_sentences = (  # type: ignore[method-assign]
-                lambda hit, g=getter: g(hit.paper_id, hit.paper.content_hash, hit.paper.abstract))
-            t = time.perf_counter()
-            engine.rank_evidence(retrieval)
-            times[name].append((time.perf_counter() - t) * 1000)
-    return {k: {"p50": round(p50(v), 2), "p95": round(pct(v, 95), 2), "mean": round(float(np.mean(v)), 2)}
-            for k, v in times.items()}
-
-
 def sweep(qa: Any, questions: list[str], evidence: list[int], max_tokens: list[int]) -> list[dict[str, object]]:
     """Latency under PAPERQA_EVIDENCE_SENTENCES and PAPERQA_MAX_TOKENS values, interleaved per question."""
     from paperqa.answer import AnswerEngine
@@ -202,7 +146,7 @@ def sweep(qa: Any, questions: list[str], evidence: list[int], max_tokens: list[i
             d = derived(ans.timings_ms, ans.completion_tokens, ans.mode)
             d["prompt_tokens"] = float(ans.prompt_tokens)
             d["completion_tokens"] = float(ans.completion_tokens)
-            d["generated"] = float(ans.mode == "generated")
+            d["generated"] = float(ans.timings_ms.get("generate", 0.0) > 0)
             rows[name].append(d)
     out = []
     for name, rs in rows.items():
@@ -254,8 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         qtexts = [str(q["question"]) for q in questions]
         qa.ask("What does RAR reach on ImageNet-256?")  # warm-up (not counted)
 
-        sv_dir = Path(tempfile.mkdtemp(prefix="pqbench-sv-"))
-        sv_engine, _sv, warm_s = sentence_vector_engine(qa, sv_dir)
+        t = time.perf_counter()
+        qa.warm_sentence_vectors()
+        warm_s = time.perf_counter() - t
         li = None
         if not args.no_llamaindex:
             li_engine, recorder, li_build = build_llamaindex(qa, settings.retrieval.top_k, settings.llm.max_tokens)
@@ -263,7 +208,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"LlamaIndex baseline built in {li_build:.1f}s (nodes reuse the stored chunk vectors)")
 
         rows_now: list[dict[str, float]] = []
-        rows_sv: list[dict[str, float]] = []
         rows_li: list[dict[str, float]] = []
         per_q: list[list[object]] = []
         modes: dict[str, int] = {}
@@ -273,14 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             d["prompt_tokens"], d["completion_tokens"] = float(ans.prompt_tokens), float(ans.completion_tokens)
             rows_now.append(d)
             modes[ans.mode] = modes.get(ans.mode, 0) + 1
-            ans_sv = sv_engine.ask(text)
-            rows_sv.append(derived(ans_sv.timings_ms, ans_sv.completion_tokens, ans_sv.mode))
             lrow: dict[str, float] = {}
             if li is not None:
                 lrow = ask_llamaindex(li[0], li[1], text)
                 rows_li.append(lrow)
-            print(f"  {q['id']}: {ans.mode}, {d['total']:.0f} ms (+SV {rows_sv[-1]['total']:.0f} ms, LI "
-                  f"{lrow.get('total', 0):.0f} ms)", file=sys.stderr, flush=True)
+            print(f"  {q['id']}: {ans.mode}, {d['total']:.0f} ms (LI {lrow.get('total', 0):.0f} ms)", file=sys.stderr,
+                  flush=True)
             per_q.append([q["id"], q["type"], ans.mode, ans.prompt_tokens, ans.completion_tokens,
                           round(d["total"]), round(d["first_token"]), int(lrow.get("prompt_tokens", 0)),
                           round(lrow.get("total", 0)), round(lrow.get("first_token", 0))])
@@ -290,10 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "LI total ms", "LI 1st tok ms"], per_q))
 
         keys = STAGES + ["tokens_per_s", "prompt_tokens", "completion_tokens"]
-        s_now, s_sv, s_li = summarise(rows_now, keys), summarise(rows_sv, keys), summarise(rows_li, keys)
+        s_now, s_li = summarise(rows_now, keys), summarise(rows_li, keys)
         rows = []
         for k in keys:
-            a, b, c = s_now.get(k), s_sv.get(k), s_li.get(k)
+            a, c = s_now.get(k), s_li.get(k)
             if not (a or c):
                 continue
 
@@ -301,20 +243,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return f"{x[which]:.1f}" if x else "-"
 
             ratio = f"{c['p50'] / a['p50']:.2f}" if a and c and a["p50"] > 0 else "-"
-            rows.append([k, cell(a, "p50"), cell(a, "p95"), cell(b, "p50"), cell(b, "p95"), cell(c, "p50"),
-                         cell(c, "p95"), ratio, a["n"] if a else 0])
-        print("\nStages in ms (p50/p95). 'now' = paperqa's engine as it is; '+SV' = an engine whose SentenceVectors "
-              "cache was warmed first; LI = LlamaIndex tutorial pipeline, same model, same chunks, top 5")
-        print(table(["stage", "now p50", "now p95", "+SV p50", "+SV p95", "LI p50", "LI p95", "LI/now p50", "n"],
-                    rows))
+            rows.append([k, cell(a, "p50"), cell(a, "p95"), cell(c, "p50"), cell(c, "p95"), ratio, a["n"] if a else 0])
+        print("\nStages in ms (p50/p95). paperqa's engine; LI = LlamaIndex tutorial pipeline, same model, same chunks, "
+              "top 5")
+        print(table(["stage", "p50", "p95", "LI p50", "LI p95", "LI/paperqa p50", "n"], rows))
         tot, ft = s_now["total"]["p50"], s_now["first_token"]["p50"]
+        written = [r for r in rows_now if "prompt_eval" in r]
         print(f"\npaperqa p50 total {tot:.0f} ms (target <= 1500), p50 first token {ft:.0f} ms (target <= 700); "
-              f"with SentenceVectors: {s_sv['total']['p50']:.0f} / {s_sv['first_token']['p50']:.0f} ms; "
-              f"sentence-vector warm-up for {qa.store.count_papers()} papers: {warm_s:.1f}s")
-
-        ev = evidence_microbench(qa, qtexts, sv_dir)
-        print("\nEvidence stage alone (rank_evidence on the same retrievals), ms")
-        print(table(["variant", "p50", "p95", "mean"], [[k, v["p50"], v["p95"], v["mean"]] for k, v in ev.items()]))
+              f"{len(written)} of {len(rows_now)} answers waited for the model's summary line; sentence-vector "
+              f"warm-up for {qa.store.count_papers()} papers: {warm_s:.1f}s")
 
         sweep_rows: list[dict[str, object]] = []
         if not args.no_sweep:
@@ -331,19 +268,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(machine_line(m1))
         path = save(args.out, {
             "split": args.split, "n_questions": len(questions), "modes": modes, "llm": qa.llm.name,
-            "paperqa": s_now, "paperqa_sentence_vectors": s_sv, "llamaindex": s_li,
+            "paperqa": s_now, "llamaindex": s_li,
             "ratios_llamaindex_over_paperqa_p50": {k: round(s_li[k]["p50"] / s_now[k]["p50"], 3)
                                                     for k in s_li if k in s_now and s_now[k]["p50"] > 0},
             "targets": {"p50_total_ms<=1500": tot <= 1500, "p50_first_token_ms<=700": ft <= 700,
                         "median_total_ms<=3000": tot <= 3000, "median_first_token_ms<=1000": ft <= 1000},
-            "evidence_stage_ms": ev, "sentence_vectors_warm_s": round(warm_s, 2), "sweep": sweep_rows,
+            "sentence_vectors_warm_s": round(warm_s, 2), "sweep": sweep_rows,
             "per_question": [dict(zip(["id", "type", "mode", "prompt_tokens", "completion_tokens", "total_ms",
                                        "first_token_ms", "li_prompt_tokens", "li_total_ms", "li_first_token_ms"],
                                       r, strict=True)) for r in per_q],
             "loadavg_start": m0["loadavg"], "loadavg_end": m1["loadavg"],
         })
         print(f"wrote {path}")
-        shutil.rmtree(sv_dir, ignore_errors=True)
     finally:
         if is_tmp:
             shutil.rmtree(home, ignore_errors=True)

@@ -67,7 +67,7 @@ DIAGNOSE = ("citation_precision", "refusal_rate", "hit@5")
 
 
 def load_questions(path: Path, split: str = "all", limit: int | None = None) -> list[dict[str, Any]]:
-    """Questions of `split` (dev, test or all) in file order, the first `limit` of them."""
+    """Questions of `split` (dev, test, blind or all) in file order, the first `limit` of them."""
     questions: list[dict[str, Any]] = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -367,12 +367,12 @@ def render_report(metrics: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
               "Best per column in bold.", ""]
 
     lines += ["## All questions", "", _table({s: metrics[s]["all"] for s in systems}, HEADLINE), ""]
-    for sp in ("test", "dev"):
+    for sp in ("blind", "test", "dev"):
         groups = {s: metrics[s]["by_split"][sp] for s in systems if sp in metrics[s]["by_split"]}
         if groups:
             lines += [f"## {sp.capitalize()} split", "", _table(groups, HEADLINE), ""]
     types = sorted({t for s in systems for t in metrics[s]["by_type"]})
-    lines += ["## By question type (both splits)", ""]
+    lines += ["## By question type (all splits in this run)", ""]
     for t in types:
         groups = {s: metrics[s]["by_type"][t] for s in systems if t in metrics[s]["by_type"]}
         lines += [f"### {t}", "", _table(groups, HEADLINE), ""]
@@ -432,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="only the first N questions (after --split)")
     p.add_argument("--systems", default=",".join(SYSTEMS),
                    help=f"comma-separated, from {','.join(SYSTEMS)} (default: all)")
-    p.add_argument("--split", choices=("dev", "test", "all"), default="all")
+    p.add_argument("--split", choices=("dev", "test", "blind", "all"), default="all")
     p.add_argument("--llm", choices=("llamacpp", "ollama", "openai"), default=None,
                    help="also run paperqa on this configured backend (PAPERQA_MODEL, PAPERQA_BASE_URL, ...)")
     p.add_argument("--label", default="run", help="results folder name suffix")

@@ -99,7 +99,7 @@ class Progress:
     """What the engine is doing now ("reading 5 papers…", "checking 2 claims…"), for a UI to show while it
     waits: unchecked draft text is never shown as if it were the answer."""
 
-    stage: str  # retrieve | draft | verify
+    stage: str  # retrieve (searching) | draft (reading the papers, writing) | verify (checking the model's line)
     message: str
 
 
@@ -162,7 +162,7 @@ class AnswerEngine:
                                       mode="refused", **base), timings, t0)
             return
 
-        yield Progress("verify", f"Reading {len(evidence.papers)} papers…")
+        yield Progress("draft", f"Reading {len(evidence.papers)} papers…")
         t2 = time.perf_counter()
         comp = self.composer.compose(evidence)
         timings["compose"] = (time.perf_counter() - t2) * 1000
@@ -172,8 +172,13 @@ class AnswerEngine:
             t3 = time.perf_counter()
             messages = self.build_messages(plan.query, comp.focus)
             temp = self.llm_settings.temperature if temperature is None else temperature
-            draft = "".join(llm.stream(messages, max_tokens=self.llm_settings.max_tokens, temperature=temp,
-                                       seed=self.llm_settings.seed))
+            pieces: list[str] = []
+            for piece in llm.stream(messages, max_tokens=self.llm_settings.max_tokens, temperature=temp,
+                                    seed=self.llm_settings.seed):
+                if not pieces:
+                    timings["model_first_token"] = (time.perf_counter() - t3) * 1000  # the prompt's reading time
+                pieces.append(piece)
+            draft = "".join(pieces)
             timings["generate"] = (time.perf_counter() - t3) * 1000
             prompt_tokens = sum(llm.count_tokens(m["content"]) for m in messages)
             completion_tokens = llm.count_tokens(draft) if draft else 0

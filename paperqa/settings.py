@@ -84,7 +84,7 @@ class RetrievalSettings(BaseSettings):
     model_config = _section()
 
     top_k: int = Field(5, ge=1, le=50, description="Papers retrieved for a question (PAPERQA_TOP_K).")
-    list_k: int = Field(8, ge=1, le=50, description="Papers retrieved for a 'which papers…' question "
+    list_k: int = Field(12, ge=1, le=50, description="Papers retrieved for a 'which papers…' question "
                         "(PAPERQA_LIST_K).")
     candidates: int = Field(40, ge=1, description="Chunks each retriever returns before fusion "
                             "(PAPERQA_CANDIDATES).")

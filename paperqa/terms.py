@@ -46,9 +46,11 @@ def word_root(word: str) -> str:
 
 
 def content_roots(text: str) -> set[str]:
-    """The roots of a text's content words (no stopwords, no generic research words)."""
-    return {word_root(w) for w in WORD.findall(text)
-            if w.lower() not in STOPWORDS and w.lower() not in GENERIC and len(w) > 1}
+    """The roots of a text's content words (no stopwords, no generic research words); a hyphenated word counts
+    whole and by its parts, so 'classifier-free guidance' meets 'classifier free guidance'."""
+    words = [w for w in WORD.findall(text) if w.lower() not in STOPWORDS and w.lower() not in GENERIC and len(w) > 1]
+    parts = [p for w in words if "-" in w for p in w.split("-") if len(p) > 1 and p.lower() not in STOPWORDS]
+    return {word_root(w) for w in words + parts}
 
 
 _ENUMERATION = re.compile(r"\(\s*(\d|[ivx]+|[a-h])\s*\)")  # "(1)", "(iii)", "(a)": list markers, not quantities

@@ -19,7 +19,8 @@ from paperqa.llm import LLM, make_llm
 from paperqa.settings import EmbedSettings, LLMSettings
 
 TO_DICT_KEYS = {"question", "answer", "refused", "citations", "sources", "timings_ms", "model", "mode",
-                "standalone_question", "unsupported", "draft", "prompt_tokens", "completion_tokens", "closest"}
+                "standalone_question", "intent", "subject", "confidence", "unsupported", "draft", "prompt_tokens",
+                "completion_tokens", "closest"}
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from paperqa.plan import Asks, Intent, make_plan
 @pytest.mark.parametrize(("question", "intent"), [
     ("What FID does RAR reach on ImageNet-256?", Intent.FACT),
     ("How many parameters does CogView2's transformer have?", Intent.FACT),
-    ("How much faster is FlashAttention compared to the PyTorch baseline?", Intent.FACT),  # "compared" qualifies a number
+    ("How much faster is FlashAttention compared to the PyTorch baseline?", Intent.FACT),  # "compared" asks a number
     ("Which dataset does RAR use?", Intent.FACT),  # asks a name of a named thing
     ("What is Vcc and how does it work?", Intent.EXPLAIN),
     ("How does Reformer make Transformers cheaper on long sequences?", Intent.EXPLAIN),

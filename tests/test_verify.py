@@ -42,7 +42,7 @@ def test_repeated_sentences_count_once_and_cut_off_tail_is_dropped() -> None:
 
 
 def test_verify_draft_keeps_supported_and_drops_the_rest() -> None:
-    kept, dropped = verify_draft("RAR achieves an FID score of 1.48 on ImageNet-256. It also beats GPT-4 by 7.7 points.",
-                                 "What FID does RAR reach on ImageNet-256?", [sentence(RAR)], 0.5)
+    draft = "RAR achieves an FID score of 1.48 on ImageNet-256. It also beats GPT-4 by 7.7 points."
+    kept, dropped = verify_draft(draft, "What FID does RAR reach on ImageNet-256?", [sentence(RAR)], 0.5)
     assert [k.text for k in kept] == ["RAR achieves an FID score of 1.48 on ImageNet-256."]
     assert dropped == ["It also beats GPT-4 by 7.7 points."]
