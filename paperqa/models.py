@@ -509,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for name in PROFILE_NAMES:
         av = availability(name, cache)
-        print(f"{'✓' if av.installed else '✗'} {name:8} {av.profile.model}: {av.detail}"
+        print(f"{'✓' if av.installed else '✗'} {name:8} {av.detail}"
               + ("" if av.installed else f"; to install: {av.profile.install_hint()}"))
     return 0
 

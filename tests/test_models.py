@@ -263,3 +263,22 @@ def test_profile_setting_comes_from_the_environment(home: Path, monkeypatch: pyt
     monkeypatch.setenv("PAPERQA_MODEL_PROFILE", "huge")
     with pytest.raises(ValueError, match="model_profile"):
         LLMSettings()
+
+
+def test_the_default_model_is_joined_from_its_installed_parts(tmp_path: Path) -> None:
+    """The real 491 MB join into an empty cache, as on a fresh clone: the pinned hash holds for the packages."""
+    path = model_file("default", tmp_path, progress=False)
+    assert path == tmp_path / PROFILES["default"].filename
+    assert path.stat().st_size == PROFILES["default"].size
+    assert availability("default", tmp_path).joined
+    assert leftovers(tmp_path) == [path.name, path.name + ".verified"]
+    meta = gguf_metadata(path, until="tokenizer.ggml.tokens")
+    assert meta["general.architecture"] == "qwen2" and trained_context(meta) == 32768
+
+
+def test_models_command_lists_and_prepares(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert models.main(["--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("✓ fast") and out[1].startswith("✓ default") and out[2][2:].startswith("quality")
+    assert models.main(["prepare", "fast"]) == 0
+    assert capsys.readouterr().out.strip() == f"fast: {packaged_gguf_path()}"
