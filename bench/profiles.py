@@ -3,11 +3,11 @@
     python -m bench.profiles [--profiles fast,default,quality] [--split dev] [--n 20] [--home DIR] [--threads 0]
 
 Every question is asked of every profile in turn (who goes first rotates) before the next question, so a busy machine
-(other people's jobs) slows all profiles alike and the ratios stay meaningful; absolute figures need an idle machine. Retrieval, evidence
-and checking are the engine's own (`engine.stream(question, llm=...)`), so only the model differs. Printed per
-profile: p50 total over all questions, and over the questions where the model wrote a draft: p50 first token, total,
-prompt and completion tokens and decode tokens/s; ratios are against the first profile. Results go to
-bench/results/<--out>.json. Use `paperqa eval` for answer quality per profile (PAPERQA_MODEL_PROFILE=...).
+(other people's jobs) slows all profiles alike and the ratios stay meaningful; absolute figures need an idle machine.
+Retrieval, evidence and checking are the engine's own (`engine.stream(question, llm=...)`), so only the model
+differs. Printed per profile: p50 total over all questions, and over the questions where the model wrote a draft: p50
+first token, total, prompt and completion tokens and decode tokens/s; ratios are against the first profile. Results
+go to bench/results/<--out>.json. Use `paperqa eval` for answer quality per profile (PAPERQA_MODEL_PROFILE=...).
 """
 
 from __future__ import annotations
