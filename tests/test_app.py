@@ -38,6 +38,7 @@ from paperqa.answer import Answer, Citation, Source  # noqa: E402
 from paperqa.api import PaperQA  # noqa: E402
 from paperqa.embed import Embedder  # noqa: E402
 from paperqa.llm import LLM, FakeLLM, make_llm  # noqa: E402
+from paperqa.models import installed_profiles  # noqa: E402
 from paperqa.sentences import sentence_spans  # noqa: E402
 from paperqa.ui_helpers import (  # noqa: E402
     Turn,
@@ -545,15 +546,20 @@ def test_main_serves_behind_auth(tmp_path: Path) -> None:
 # --- settings: backends ------------------------------------------------------------------------
 
 
-def test_backend_choices_offer_the_bundled_model_and_the_configured_server() -> None:
+def test_backend_choices_offer_the_installed_profiles_and_the_configured_server() -> None:
+    profiles = installed_profiles()
+    assert {"fast", "default"} <= set(profiles)  # installed with the project; "quality" only with its extra
     only = app.backend_choices(LLMSettings(backend="llamacpp", model="", base_url=""))
-    assert [c.settings.backend for c in only] == ["llamacpp"]
+    assert [c.settings.backend for c in only] == ["llamacpp"] * len(profiles)
+    assert only[0].settings.model_profile == "default" and "Qwen2.5-Coder-0.5B" in only[0].label
+    assert sorted(c.settings.model_profile for c in only) == sorted(profiles)
+    assert len({c.label for c in only}) == len(only)
     ollama = app.backend_choices(LLMSettings(backend="ollama", model="llama3.2:3b", base_url=""))
-    assert [c.settings.backend for c in ollama] == ["llamacpp", "ollama"]
-    assert "llama3.2:3b" in ollama[1].label
+    assert [c.settings.backend for c in ollama] == ["llamacpp"] * len(profiles) + ["ollama"]
+    assert "llama3.2:3b" in ollama[-1].label
     implied = app.backend_choices(LLMSettings(backend="llamacpp", model="qwen", base_url="http://127.0.0.1:8080/v1"))
-    assert [c.settings.backend for c in implied] == ["llamacpp", "openai"]
-    assert "http://127.0.0.1:8080/v1" in implied[1].label
+    assert [c.settings.backend for c in implied] == ["llamacpp"] * len(profiles) + ["openai"]
+    assert "http://127.0.0.1:8080/v1" in implied[-1].label
 
 
 # --- pure helpers ------------------------------------------------------------------------------

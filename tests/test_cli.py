@@ -30,7 +30,9 @@ def shared_models(monkeypatch: pytest.MonkeyPatch, embedder: Embedder, real_llm:
         return embedder if same else Embedder(settings)
 
     def make(settings: LLMSettings) -> LLM:
-        return real_llm if settings.backend == "llamacpp" and settings.model_path is None else make_llm(settings)
+        same = (settings.backend == "llamacpp" and settings.model_path is None
+                and settings.model_profile == real_llm.profile.name)  # type: ignore[attr-defined]
+        return real_llm if same else make_llm(settings)
 
     monkeypatch.setattr(paperqa.api, "Embedder", make_embedder)
     monkeypatch.setattr(paperqa.api, "make_llm", make)
@@ -92,6 +94,37 @@ def test_ask_plain_prints_the_answer_and_references(corpus_env: Corpus, capsys: 
     out = capsys.readouterr().out
     assert "References:" in out and "[1] Pop2Piano" in out
     assert "llamacpp:" in out and " ms" in out
+
+
+def test_ask_profile_picks_the_model(corpus_env: Corpus, capsys: pytest.CaptureFixture[str]) -> None:
+    question = "What FID does RAR reach on ImageNet-256?"
+    assert cli.main(["ask", "--json", "--profile", "fast", question]) == 0
+    fast = json.loads(capsys.readouterr().out)
+    assert fast["model"] == "llamacpp:SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert cli.main(["ask", "--json", question]) == 0  # PAPERQA_MODEL_PROFILE unset: the default profile
+    default = json.loads(capsys.readouterr().out)
+    assert default["model"] == "llamacpp:Qwen2.5-Coder-0.5B-Instruct-Q4_K_M.gguf"
+    assert "1.48" in default["answer"] and not default["refused"]
+    with pytest.raises(SystemExit):
+        cli.main(["ask", "--profile", "huge", question])
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_serve_profile_reaches_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import app
+
+    seen: dict[str, object] = {}
+
+    def fake_main(argv: list[str]) -> int:
+        seen["argv"], seen["profile"] = argv, os.environ.get("PAPERQA_MODEL_PROFILE")
+        return 0
+
+    monkeypatch.setenv("PAPERQA_MODEL_PROFILE", "default")  # restored after the test
+    monkeypatch.setattr(app, "main", fake_main)
+    assert cli.main(["serve", "--profile", "quality", "--no-ingest"]) == 0
+    assert seen == {"argv": ["--no-ingest"], "profile": "quality"}
 
 
 def test_ask_empty_question_is_an_error(corpus_env: Corpus, capsys: pytest.CaptureFixture[str]) -> None:

