@@ -77,10 +77,11 @@ class Composer:
     def subject_paper(self, evidence: EvidenceSet) -> PaperEvidence:
         """The paper the question is about: the one paper whose title names its subject ("RAR: …"), else the one
         holding the sentence the fitted sentence model rates best (ties to retrieval order)."""
-        named = [p for p in evidence.papers if p.named_in_title]
+        named = [p for p in evidence.papers if p.named_in_title or p.title_run >= 1.0]
         if named:
             return named[0]
-        covering = [p for p in evidence.papers if evidence.names and p.entity_cover >= 1.0] or evidence.papers
+        most = max((p.entity_cover for p in evidence.papers), default=0.0)
+        covering = [p for p in evidence.papers if p.entity_cover >= most] if most > 0 else evidence.papers
         return max(covering, key=lambda p: (max((s.score for s in usable(p.sentences)), default=0.0), -p.rank))
 
     def gate(self, evidence: EvidenceSet, candidates: list[Sentence], part: Part | None = None
@@ -129,7 +130,9 @@ class Composer:
     def fact(self, evidence: EvidenceSet) -> Composition:
         plan = evidence.plan
         paper = self.subject_paper(evidence)
-        named = paper.named_in_title or paper.title_run >= 1.0 or paper.entity_cover >= 1.0 and bool(evidence.names)
+        # A question that names its paper, or names things only one paper holds, is answered from that paper only:
+        # a number from a sibling paper would be a wrong citation.
+        named = paper.named_in_title or paper.title_run >= 1.0 or (bool(evidence.names) and paper.entity_cover > 0)
         pool = paper.sentences if named else [s for p in evidence.papers[:3] for s in p.sentences]
         chosen: list[Sentence] = []
         missing_parts: list[Part] = []

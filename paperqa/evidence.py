@@ -128,10 +128,14 @@ def _words(text: str) -> list[str]:
 
 
 def names_in_head(names: list[str], title: str) -> bool:
-    """A title names its method in a short head before a colon ("RAR: Randomized Autoregressive…"); a name
-    elsewhere in a title is a topic many papers share."""
+    """A title names its method in a short head before a colon ("RAR: Randomized Autoregressive…"), or is hardly
+    more than the name ("An Attention Free Transformer"); a name elsewhere in a longer title is a topic many papers
+    share."""
     head = title.split(":")[0] if ":" in title else ""
-    return 0 < len(head.split()) <= 4 and any(_has(n, head) for n in names)
+    if 0 < len(head.split()) <= 4 and any(_has(n, head) for n in names):
+        return True
+    words = _words(title)
+    return any(_has(n, title) and len(_words(n)) * 2 >= len(words) for n in names)
 
 
 def title_run(question: str, title: str) -> float:
@@ -199,7 +203,7 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
     hits = [h for h in hits if not (h.paper_id in seen or seen.add(h.paper_id))]  # type: ignore[func-returns-value]
     # A paper that names the plan's subject in its title answers for it: it goes first.
     if plan.intent in (Intent.FACT, Intent.EXPLAIN, Intent.YESNO):
-        titled = [h for h in hits if names_in_head(names[:1], h.title)]
+        titled = [h for h in hits if names_in_head(names, h.title)]
         titled = titled or [h for h in hits if title_run(plan.query, h.title) >= 1.0]
         hits = titled[:1] + [h for h in hits if not titled or h.paper_id != titled[0].paper_id]
     retrieval = Retrieval(query=retrieval.query, query_vec=retrieval.query_vec, hits=hits,
@@ -257,8 +261,8 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
                                       link=is_link(text) and not plan.asks_link, aspect_sim=float(aspect_sims[i])))
         papers.append(PaperEvidence(
             hit=hit, rank=rank, relevance=float(relevance), sentences=sentences, entity_cover=ent_paper,
-            named_in_title=names_in_head(names[:1], hit.title) and sum(
-                names_in_head(names[:1], h.title) for h in hits) == 1,
+            named_in_title=any(names_in_head([n], hit.title) and sum(names_in_head([n], h.title) for h in hits) == 1
+                               for n in names),
             title_run=title_run(plan.query, hit.title),
             topic_cover=_weights([w for w in q_words if w in paper_words], idf) / total,
             rare_cover=sum(w in paper_words for w in rare) / len(rare) if rare else 1.0))
