@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 from paperqa import prompts
 from paperqa.citations import Citation, CitationList
-from paperqa.decide import Decisions, answerable_features, member_features, verdict_features
+from paperqa.decide import Decisions, answerable_features, beside_number, member_features, verdict_features
 from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence, role
+from paperqa.lexical import tokenize
 from paperqa.plan import Asks, Intent, Part
 from paperqa.terms import content_roots, entity_phrases, key_terms, short_title, squash, strip_citations, term_in
 
@@ -110,7 +111,7 @@ class Composer:
     def part_sentence(self, part: Part, pool: list[Sentence], question: str) -> Sentence | None:
         """The best sentence for one asked thing: a quantity needs a stated number, a name a name the question
         lacks; among those, the sentence model's best (carrying the part's metric words breaks ties)."""
-        metric = [w for w in part.metric.lower().split() if len(w) > 1]
+        metric = tokenize(part.metric)
         q = squash(question)
 
         def fits(s: Sentence) -> bool:
@@ -121,8 +122,8 @@ class Composer:
             return True
 
         def rank(s: Sentence) -> tuple[float, float]:
-            hits = sum(term_in(w, squash(s.text)) for w in metric) / len(metric) if metric else 0.0
-            return (s.score + 0.25 * hits, -s.index)
+            beside = sum(beside_number(w, s.text) for w in metric) / len(metric) if metric else 0.0
+            return (s.score + 0.25 * beside, -s.index)
 
         fitting = [s for s in usable(pool) if fits(s)]
         return max(fitting, key=rank) if fitting else None

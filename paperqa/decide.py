@@ -24,7 +24,7 @@ from pathlib import Path
 from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence
 from paperqa.lexical import STOPWORDS, tokenize
 from paperqa.plan import Asks, Part
-from paperqa.terms import WORD, word_root
+from paperqa.terms import WORD, numbers, word_root
 
 DECISIONS_PATH = Path(__file__).with_name("decisions.json")
 
@@ -126,10 +126,10 @@ def answerable_features(evidence: EvidenceSet, candidates: list[Sentence], part:
         metric = [w for p in parts if p.asks is Asks.QUANTITY for w in tokenize(p.metric)]
 
         def carries(s: Sentence) -> float:
+            """Share of the asked quantity's words that stand within a few words of a stated number."""
             if not metric:
                 return 1.0
-            words = set(tokenize(s.text))
-            return sum(w in words for w in metric) / len(metric)
+            return sum(beside_number(w, s.text) for w in metric) / len(metric)
 
         num_ok = max((s.features["has_num"] * carries(s) for s in candidates), default=0.0)
     return {
@@ -137,6 +137,18 @@ def answerable_features(evidence: EvidenceSet, candidates: list[Sentence], part:
         "num_ok": num_ok,
         "topic_cover": paper.topic_cover if paper else 0.0,
     }
+
+
+_NEAR = 6  # words between a number and the quantity it states ("an FID score of 1.48", "32 languages")
+
+
+def beside_number(word: str, text: str) -> bool:
+    """`word` (a tokenized quantity word) occurs within a few words of a number the text states: a sentence that
+    says "improves the perplexity" and elsewhere "100B parameters" does not state a perplexity."""
+    tokens = re.findall(r"[A-Za-z0-9α-ω.%-]+", text)
+    spots = [i for i, t in enumerate(tokens) if word in tokenize(t)]
+    nums = [i for i, t in enumerate(tokens) if numbers(t) and not t[:1].isalpha()]
+    return any(abs(i - j) <= _NEAR for i in spots for j in nums)
 
 
 def member_features(paper: PaperEvidence, top_relevance: float) -> dict[str, float]:

@@ -103,8 +103,8 @@ _IDENTIFY = re.compile(rf"^\s*(which|what)\s+([\w'-]+\s+){{0,3}}?{_HEAD_NOUNS}\b
 # "Which dataset does RAR use?": after the head noun comes an auxiliary and then the thing asked about.
 _GIVEN_SUBJECT = re.compile(rf"^\s*(which|what)\s+([\w'-]+\s+){{0,3}}?\w+\s+{_AUX}\s+(?P<rest>.+)$", re.IGNORECASE)
 _METRIC_WORDS = ("fid fvd accuracy score scores percentage number speed speedup speed-up bleu wer cer error size "
-                 "fraction ratio rate perplexity f1 auc auroc precision recall latency throughput flops bits-per-"
-                 "win pq miou map psnr ssim lpips rouge meteor cider mae mse rmse elo ppl parameters params gain "
+                 "fraction ratio rate perplexity f1 auc auroc precision recall latency throughput flops bits-per- "
+                 "win-rate pq miou map psnr ssim lpips rouge meteor cider mae mse rmse elo ppl parameters params gain "
                  "improvement reduction cost time hours memory margin factor amount share percent count length "
                  "resolution dimension layers tokens frames points budget kl divergence distance").split()
 _NUMBER_ASK = re.compile(
