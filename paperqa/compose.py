@@ -170,7 +170,7 @@ class Composer:
         plan = evidence.plan
         pool = [s for p in evidence.papers[:3] for s in p.sentences]
         ranked = _by_score(pool)
-        ok, p, reason = self.gate(evidence, ranked[:3])
+        ok, p, reason = self.gate(evidence, ranked[:3], plan.parts[0])  # the identification; later parts follow it
         if not ok or not ranked:
             return refusal(reason, p)
         best = ranked[0]
@@ -178,7 +178,8 @@ class Composer:
         chosen = [best]
         if not _new_names(best.text, plan.query):
             naming = [s for s in usable(pool) if s.paper_id == best.paper_id and _new_names(s.text, plan.query)]
-            if naming and not _new_names(best.title.split(":")[0], plan.query):
+            head = best.title.split(":")[0] if ":" in best.title else ""
+            if naming and not (head and _new_names(head, plan.query)):
                 chosen.append(max(naming, key=lambda s: s.score))
         for part in plan.parts[1:]:  # "…, and how big is its dataset?": asked of the paper just identified
             s = self.part_sentence(part, [x for x in pool if x.paper_id == best.paper_id], plan.query)
@@ -208,9 +209,12 @@ class Composer:
         method = [s for s in sentences if role(s) == "method"]
         anchor = method[0] if method else ranked[0]
         chosen = [anchor] + [s for s in sentences if s.index > anchor.index][:2]
-        if ranked[0] not in chosen:
-            chosen.append(ranked[0])
-        return sorted(chosen[: max(self.max_sentences, 2)], key=lambda s: s.index)
+        for s in ranked:  # then the sentences rated best for this question, up to the cap
+            if len(chosen) >= max(self.max_sentences, 2):
+                break
+            if s not in chosen:
+                chosen.append(s)
+        return sorted(chosen, key=lambda s: s.index)
 
     # -- compare: each side's evidence, side by side ---------------------------------------------------------------
     def compare(self, evidence: EvidenceSet) -> Composition:
