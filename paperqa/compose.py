@@ -81,6 +81,11 @@ class Composer:
         named = [p for p in evidence.papers if p.named_in_title or p.title_run >= 1.0]
         if named:
             return named[0]
+        subject = evidence.plan.subject
+        holding = [p for p in evidence.papers if subject and p.holds(subject)]
+        if holding:  # the thing asked about, named in the paper ("What BLEU does RAR reach on WMT14?": RAR's paper)
+            return max(holding, key=lambda p: (p.entity_cover, max((s.score for s in usable(p.sentences)),
+                                                                   default=0.0), -p.rank))
         most = max((p.entity_cover for p in evidence.papers), default=0.0)
         covering = [p for p in evidence.papers if p.entity_cover >= most] if most > 0 else evidence.papers
         return max(covering, key=lambda p: (max((s.score for s in usable(p.sentences)), default=0.0), -p.rank))

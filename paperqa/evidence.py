@@ -87,6 +87,10 @@ class PaperEvidence:
     def title(self) -> str:
         return self.hit.title
 
+    def holds(self, name: str) -> bool:
+        """The name occurs in this paper's title or abstract."""
+        return _has(name, self.hit.title + " " + self.hit.paper.abstract)
+
 
 @dataclass
 class EvidenceSet:

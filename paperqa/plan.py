@@ -294,6 +294,20 @@ def _subject(q: str, intent: Intent, entities: tuple[str, ...]) -> str:
     return ""
 
 
+def _fact_subject(q: str) -> str:
+    """The name a fact question asks about: the one right after its auxiliary ("What FID does RAR reach on
+    WMT14?" is about RAR, not WMT14; "How much faster is ByteTransformer's attention …" about ByteTransformer)."""
+    m = re.search(rf"\b{_AUX}\s+(?:the\s+|a\s+|an\s+)?(?P<rest>.+)$", q, re.IGNORECASE)
+    if not m:
+        return ""
+    rest = m.group("rest")
+    names = entity_phrases(rest)
+    first = WORD.match(rest)
+    if names and first and rest.startswith(names[0].split()[0]):
+        return names[0]
+    return ""
+
+
 def _claim(q: str) -> str:
     """'Does X use Y?' -> 'X use Y': the statement a yes/no question asks about."""
     body = _LEAD_CLAUSE.sub("", q).strip()
@@ -325,7 +339,7 @@ def make_plan(question: str, previous_subject: str = "") -> QuestionPlan:
     if intent is Intent.COMPARE:
         sides, aspect = _sides(query, entities)
     parts = _parts(query) if intent in (Intent.FACT, Intent.IDENTIFY) else (_part(query),)
-    subject = _subject(query, intent, entities) if intent in (Intent.EXPLAIN, Intent.YESNO) else ""
+    subject = _subject(query, intent, entities) if intent in (Intent.EXPLAIN, Intent.YESNO) else _fact_subject(query)
     return QuestionPlan(question=q, query=query, intent=intent, parts=parts, entities=entities, subject=subject,
                         sides=sides, aspect=aspect, claim=_claim(query) if intent is Intent.YESNO else "",
                         follow_up=follow_up, topic=tuple(sorted(content_roots(query))),

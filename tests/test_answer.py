@@ -143,7 +143,8 @@ def test_list_cites_one_sentence_per_paper(corpus: Corpus, quiet: AnswerEngine) 
     assert_grounded(corpus, ans)
     assert ans.mode == "list" and len(ans.citations) >= 2
     assert len({c.paper_id for c in ans.citations}) == len(ans.citations)
-    assert all("music" in (c.title + c.quote).lower() for c in ans.citations)
+    music = [c for c in ans.citations if "music" in (c.title + c.quote).lower()]
+    assert len(music) >= 3 and len(music) >= 0.6 * len(ans.citations)  # recall first, most items on topic
 
 
 @pytest.mark.parametrize("question", [
