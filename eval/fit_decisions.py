@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = REPO / "eval" / "questions.jsonl"
 CORPUS = REPO / "data" / "trending-papers-274-abstracts.txt"
 SCIFACT = Path(os.environ.get("PAPERQA_SCIFACT_DIR", REPO.parent / "shared" / "benchmarks" / "scifact"))
-FALSE_REFUSAL_TARGET = 0.05  # answerable dev questions the answerable model may refuse (out of fold)
+FALSE_REFUSAL_TARGET = 0.05  # answerable dev questions (and SciFact claims) the model may refuse, out of fold
 MEMBER_RECALL_TARGET = 0.8  # share of a "which papers" question's papers its list must hold (out of fold)
 METRICS = ("FID", "BLEU score", "perplexity", "word error rate", "mIoU", "F1 score", "top-1 accuracy", "PSNR",
            "latency in milliseconds", "number of parameters", "training time in GPU hours", "AUROC")
@@ -387,32 +387,38 @@ def recall_threshold(y: np.ndarray, p: np.ndarray, target: float) -> tuple[float
 
 
 def refusal_threshold(y: np.ndarray, p: np.ndarray, src: np.ndarray, target: float) -> tuple[float, dict[str, float]]:
-    """The highest threshold whose out-of-fold false refusals on answerable dev questions stay within `target`."""
+    """The highest threshold whose out-of-fold false refusals stay within `target` for the answerable dev questions
+    and, separately, for the SciFact claims that have evidence."""
     pos = p[(y == 1) & (src == "dev")]
-    ts = np.sort(np.unique(np.concatenate([pos, [0.0]])))
+    sf = p[(y == 1) & (src == "scifact")]
+    ts = np.sort(np.unique(np.concatenate([pos, sf, [0.0]])))
     chosen = 0.0
     for t in ts:
-        if (pos < t).mean() <= target:
+        if (pos < t).mean() <= target and (not len(sf) or (sf < t).mean() <= target):
             chosen = float(t)
     neg = y == 0
     dev_neg = neg & (src == "dev")
     return chosen, {
         "false_refusal_dev": round(float((pos < chosen).mean()), 3),
+        "false_refusal_scifact": round(float((sf < chosen).mean()), 3) if len(sf) else None,
         "refused_unanswerable_dev": round(float((p[dev_neg] < chosen).mean()), 3) if dev_neg.any() else None,
         "refused_generated": round(float((p[neg & (src == "generated")] < chosen).mean()), 3)
         if (neg & (src == "generated")).any() else None,
     }
 
 
-def accuracy_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, dict[str, float]]:
-    best = (0.5, -1.0)
-    for t in np.unique(np.round(p, 3)):
-        bal = 0.5 * (((p >= t) & (y == 1)).sum() / max((y == 1).sum(), 1)
-                     + ((p < t) & (y == 0)).sum() / max((y == 0).sum(), 1))
-        if bal > best[1]:
-            best = (float(t), float(bal))
-    return best[0], {"balanced_accuracy": round(best[1], 3)}
-
+def youden_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, dict[str, float]]:
+    """The threshold that best separates the two labels (most 'yes' on supported claims minus 'yes' on contradicted
+    ones, out of fold): with lexical features no threshold keeps contradicted claims from 'yes' without also
+    refusing nearly every supported one a 'yes' (see decisions.json's figures)."""
+    best = (0.5, -2.0)
+    for t in np.unique(np.round(p, 4)):
+        j = (p[y == 1] >= t).mean() - (p[y == 0] >= t).mean()
+        if j > best[1]:
+            best = (float(t), float(j))
+    t = best[0]
+    return t, {"yes_on_support": round(float((p[y == 1] >= t).mean()), 3),
+               "yes_on_contradict": round(float((p[y == 0] >= t).mean()), 3)}
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -470,9 +476,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["member"] = {"examples": len(mem_ex), "members": int(y.sum()), "target_recall_on_lists":
                         MEMBER_RECALL_TARGET, **stats}
 
-    # 3. answerable model (the composer picks papers with the fitted member model)
-    ans_ex = answerable_examples(asked + generated, Decisions(sentence, priors.answerable, member, priors.verdict),
-                                 model_for)
+    # 3. answerable model (the composer picks papers with the fitted member model); SciFact's claims with evidence
+    #    are answerable examples too, so a claim the abstracts do bear on is not refused
+    fitting = Decisions(sentence, priors.answerable, member, priors.verdict)
+    ans_ex = answerable_examples(asked + generated + sf_asked, fitting, model_for)
     balance_sources(ans_ex)
     answerable, oof = fit_lr("answerable", ans_ex, ANSWERABLE_FEATURES)
     y = np.array([e.y for e in ans_ex])
@@ -489,7 +496,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     balance_sources(ver_ex)
     verdict, oof = fit_lr("verdict", ver_ex, VERDICT_FEATURES)
     y = np.array([e.y for e in ver_ex])
-    t, stats = accuracy_threshold(y, oof)
+    t, stats = youden_threshold(y, oof)
     verdict = LinearModel(**{**verdict.__dict__, "threshold": t})
     report["verdict"] = {"examples": len(ver_ex), "support": int(y.sum()), **stats}
 

@@ -270,11 +270,16 @@ class Composer:
         # Settled: the sentence model rates it an answer, or it speaks of most of what is asked of the subject.
         settled = best.score >= self.d.sentence.threshold or _share(predicate, best.text) >= 0.5
         if settled:
-            yes = self.d.verdict.prob(verdict_features(plan.claim or plan.query, best)) >= self.d.verdict.threshold
-            text = prompts.VERDICT.format(verdict="Yes" if yes else "No", title=short_title(paper.title), quote=quote)
+            verdict = self.verdict(plan.claim or plan.query, best)
+            text = prompts.VERDICT.format(verdict=verdict, title=short_title(paper.title), quote=quote)
         else:
             text = prompts.NOT_SETTLED.format(title=short_title(paper.title), quote=quote)
         return Composition(text, cites.items(), "yesno", focus=[best], answerable=p)
+
+    def verdict(self, claim: str, sentence: Sentence) -> str:
+        """'Yes' unless the fitted verdict model reads the sentence as saying the opposite of the claim."""
+        p = self.d.verdict.prob(verdict_features(claim, sentence))
+        return "Yes" if p >= self.d.verdict.threshold else "No"
 
     # -- which papers ----------------------------------------------------------------------------------------------
     def list_papers(self, evidence: EvidenceSet) -> Composition:
