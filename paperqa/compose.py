@@ -93,7 +93,9 @@ class Composer:
     def gate(self, evidence: EvidenceSet, candidates: list[Sentence], part: Part | None = None
              ) -> tuple[bool, float, str]:
         """(answer?, probability, refusal reason) from the fitted answerable model."""
-        if evidence.missing and len(evidence.missing) == len(evidence.names):
+        subject = evidence.plan.subject
+        if evidence.missing and (len(evidence.missing) == len(evidence.names) or subject in evidence.missing):
+            # nothing the question names is in the papers, or the very thing it asks about is not
             terms = ", ".join(f"'{t}'" for t in evidence.missing)
             return False, 0.0, prompts.REFUSAL_MISSING_TERMS.format(terms=terms)
         x = answerable_features(evidence, usable(candidates), part)

@@ -95,6 +95,26 @@ def test_multi_part_fact_answers_each_part(corpus: Corpus, quiet: AnswerEngine) 
     assert "1.52" in ans.answer and "305M" in ans.answer
 
 
+def test_part_the_papers_dont_report_is_named_not_refused(corpus: Corpus, quiet: AnswerEngine) -> None:
+    ans = quiet.ask("What FID does RAR reach on ImageNet-256, and how many GPU hours did its training take?")
+    assert_grounded(corpus, ans)
+    assert not ans.refused and "1.48" in ans.answer
+    assert "don't report this part: how many GPU hours" in ans.answer
+
+
+def test_fact_about_a_named_thing_is_answered_from_its_paper_only(corpus: Corpus, quiet: AnswerEngine) -> None:
+    """RAR's paper reports no BLEU; another paper's BLEU on WMT14 must not answer for it."""
+    ans = quiet.ask("What BLEU score does RAR reach on WMT14 English-German translation?")
+    assert_grounded(corpus, ans)
+    assert ans.refused and "17.79" not in ans.answer
+
+
+def test_identify_adds_the_sentence_that_names_the_method(corpus: Corpus, quiet: AnswerEngine) -> None:
+    ans = quiet.ask("What programming language was proposed as a computational model of the transformer encoder?")
+    assert_grounded(corpus, ans)
+    assert ans.mode == "identify" and "RASP" in ans.answer
+
+
 def test_explain_tells_the_idea_in_the_papers_order(corpus: Corpus, quiet: AnswerEngine) -> None:
     ans = quiet.ask("How does Reformer make Transformers cheaper on long sequences?")
     assert_grounded(corpus, ans)
