@@ -34,6 +34,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -680,8 +681,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--results-dir", default="", help="where the JSON goes (default bench/results)")
     ap.add_argument("--quiet", action="store_true", help="no per-claim lines or progress bar")
     args = ap.parse_args(argv)
-
-    data = load_scifact(args.data)
+    try:
+        data = load_scifact(args.data)
+    except SciFactDataError as exc:
+        print(f"bench.scifact: {exc}", file=sys.stderr)
+        return 2
     if args.limit:
         data = slice_scifact(data, args.limit)
     if args.write_slice:

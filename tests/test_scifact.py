@@ -155,3 +155,11 @@ def test_the_command_writes_results(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert saved["retrieval"]["rrf"]["queries"] == 5 and saved["ingest"]["papers"] == 50
     out = capsys.readouterr().out
     assert "published: BM25 (Anserini)" in out and "| paperqa `rrf`" in out
+
+
+def test_the_cli_says_where_the_data_is_missing(tmp_path: Path, capsys) -> None:
+    from paperqa.cli import main
+
+    assert main(["bench", "scifact", "--data", str(tmp_path / "absent"), "--skip-answers"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "absent") in err and "--data" in err and "corpus.jsonl" in err
