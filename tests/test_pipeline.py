@@ -343,3 +343,11 @@ def test_open_reader_survives_a_rebuild_by_another_process(tmp_path: Path, qa_fa
     hits = reader.retriever.retrieve("glacier melt", k=5).hits
     assert [h.title for h in hits] == ["Glacier Melt Forecasting"]
     assert reader.retriever.lexical().search("perovskite", 5) == []  # the old BM25 index is not reused
+
+
+def test_big_ingests_embed_in_bigger_batches() -> None:
+    from ingest.pipeline import MAX_PAPERS_PER_BATCH, PAPERS_PER_BATCH, batch_size
+
+    assert batch_size(10) == batch_size(274) == PAPERS_PER_BATCH  # the bundled corpus: unchanged
+    assert batch_size(2000) == 250  # an eighth: the progress bar still moves
+    assert batch_size(5183) == batch_size(100_000) == MAX_PAPERS_PER_BATCH
