@@ -100,7 +100,7 @@ class RetrievalSettings(BaseSettings):
         "BM25 (divided by the best) gets the rest. Fitted on SciFact train and the eval dev questions by "
         "bench/fit_fusion.py (PAPERQA_CONVEX_DENSE_WEIGHT).")
     convex_standout_ratio: float = Field(
-        1.05, ge=1, description="'convex' fusion: BM25's first paper gets a bonus when its score is more than this "
+        1.1, ge=1, description="'convex' fusion: BM25's first paper gets a bonus when its score is more than this "
         "many times the second paper's: a rare exact term only it contains (PAPERQA_CONVEX_STANDOUT_RATIO).")
     convex_standout_bonus: float = Field(
         0.5, ge=0, description="'convex' fusion: the bonus per unit of BM25 lead beyond PAPERQA_CONVEX_STANDOUT_RATIO "
