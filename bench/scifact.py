@@ -523,6 +523,8 @@ def answer_metrics(rows: list[ClaimResult]) -> dict[str, object]:
         "citations": len(cites),
         "cited_paper_precision": ratio(sum(bool(c["gold_paper"]) for c in cites), len(cites)),
         "rationale_precision": ratio(sum(bool(c["rationale"]) for c in cites), len(cites)),
+        "rationale_precision_gold_papers": ratio(sum(bool(c["rationale"]) for c in cites),
+                                                 sum(bool(c["gold_paper"]) for c in cites)),
         "rationale_recall": ratio(sum(r.rationale_found for r in rows), total_rat),
         "rationale_recall_answered": ratio(sum(r.rationale_found for r in answered), total_rat_answered),
         "by_label": by_label,
@@ -649,7 +651,8 @@ def markdown_tables(out: dict[str, object]) -> str:
                   f"| claims asked | {answers['claims']} |",
                   f"| refusal rate | {f(answers['refusal_rate'])} |",
                   f"| cited-paper precision | {f(answers['cited_paper_precision'])} |",
-                  f"| rationale-sentence precision of cited quotes | {f(answers['rationale_precision'])} |",
+                  f"| rationale-sentence precision of cited quotes (all / quotes from evidence papers) | "
+                  f"{f(answers['rationale_precision'])} / {f(answers.get('rationale_precision_gold_papers'))} |",
                   f"| rationale-sentence recall (all / answered claims) | {f(answers['rationale_recall'])} / "
                   f"{f(answers['rationale_recall_answered'])} |",
                   f"| SUPPORT claims: yes / no / other / refused | {sup.get('yes', 0)} / {sup.get('no', 0)} / "
