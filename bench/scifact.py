@@ -39,11 +39,16 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.common import ROOT, machine, machine_line, p50, pct, save, table  # noqa: I001 - sets the offline env first
 from paperqa.errors import PaperQAError
 from paperqa.records import normalise_title
 from paperqa.settings import Settings, StoreSettings
+
+if TYPE_CHECKING:
+    from paperqa.answer import Answer
+    from paperqa.api import PaperQA
 
 DATA_ENV = "PAPERQA_SCIFACT_DIR"
 HOME_ENV = "PAPERQA_SCIFACT_HOME"
@@ -286,11 +291,10 @@ def _settings_for(home: Path, settings: Settings | None = None) -> Settings:
     return base.model_copy(update={"store": StoreSettings(home=home, collection="scifact")})
 
 
-def ensure_store(qa: object, data: SciFact, progress: bool = True) -> dict[str, object]:
-    """Ingest the corpus into `qa`'s store unless it already holds exactly this corpus; returns what was done."""
-    from paperqa.api import PaperQA
+def ensure_store(qa: PaperQA, data: SciFact, progress: bool = True) -> dict[str, object]:
+    """Ingest the corpus into `qa`'s store unless it already holds exactly this corpus; returns what was done.
 
-    assert isinstance(qa, PaperQA)
+    Papers of another corpus in the same store (say, a different slice) are removed, so the store is this corpus."""
     home = Path(qa.settings.store.home)
     marker = home / "scifact.json"
     want = {"fingerprint": data.fingerprint(), "docs": len(data.corpus), "embedder": qa.embedder.name,
@@ -302,19 +306,25 @@ def ensure_store(qa: object, data: SciFact, progress: bool = True) -> dict[str, 
             have = {}
         if {k: have.get(k) for k in want} == want and qa.store.count_papers() == have.get("papers"):
             return {"ingested": False, "papers": have.get("papers"), "seconds": 0.0}
+    marker.unlink(missing_ok=True)
     src = corpus_jsonl(data, home / "scifact-corpus.jsonl")
     report = qa.ingest([src], progress=progress)
     if not report.ok:
         raise SciFactDataError("SciFact ingest rejected the corpus: " + "; ".join(map(str, report.rejected)))
+    stored = qa.papers()
+    foreign = [p.paper_id for p in stored if p.paper_id not in paper_doc_ids(stored, data)]
+    if foreign:
+        qa.remove(foreign)
     papers = qa.store.count_papers()
     marker.write_text(json.dumps({**want, "papers": papers}), encoding="utf-8")
-    return {"ingested": True, "papers": papers, "added": report.added, "chunks": report.chunks_written,
-            "seconds": report.seconds, "papers_per_s": report.added / report.seconds if report.seconds else None}
+    return {"ingested": True, "papers": papers, "added": report.added, "removed": len(foreign),
+            "chunks": report.chunks_written, "seconds": report.seconds,
+            "papers_per_s": report.added / report.seconds if report.seconds else None}
 
 
 def scifact_qa(settings_or_home: Settings | str | Path | None = None, root: str | Path | None = None,
                data: SciFact | None = None, llm: object = None, embedder: object = None,
-               progress: bool = True):  # type: ignore[no-untyped-def]
+               progress: bool = True) -> PaperQA:
     """A PaperQA on the cached SciFact store, ingesting the corpus on first use.
 
     `settings_or_home`: a Settings (its store section says where the store is), a folder for the store, or None
@@ -386,7 +396,7 @@ def _summary(per_query: list[dict[str, float]], latencies: list[float]) -> dict[
     return out
 
 
-def run_retrieval(qa, data: SciFact, split: str = "test", fusions: Sequence[str] | None = None,  # type: ignore[no-untyped-def]
+def run_retrieval(qa: PaperQA, data: SciFact, split: str = "test", fusions: Sequence[str] | None = None,
                   limit: int | None = None) -> dict[str, dict[str, float]]:
     """nDCG@10, recall@10/100 and latency of every fusion on a qrels split, plus a plain bm25s baseline.
 
@@ -463,7 +473,7 @@ def question_for(claim: Claim) -> str:
     return QUESTION.format(claim=claim.claim.strip().rstrip("."))
 
 
-def score_answer(claim: Claim, answer, data: SciFact, ids: dict[str, str],  # type: ignore[no-untyped-def]
+def score_answer(claim: Claim, answer: Answer, data: SciFact, ids: dict[str, str],
                  abstracts: dict[str, str]) -> ClaimResult:
     """Score one Answer against the claim's evidence: which cited papers are evidence docs, which quotes are
     rationale sentences (most of the quote lies inside one), which rationale sentences got quoted."""
@@ -534,8 +544,8 @@ def answer_metrics(rows: list[ClaimResult]) -> dict[str, object]:
     }
 
 
-def run_answers(qa, data: SciFact, n: int | None = None, progress: bool = True) -> tuple[dict[str, object],  # type: ignore[no-untyped-def]
-                                                                                       list[ClaimResult]]:
+def run_answers(qa: PaperQA, data: SciFact, n: int | None = None,
+                progress: bool = True) -> tuple[dict[str, object], list[ClaimResult]]:
     """Ask the first `n` dev claims that have rationales (all 188 by default) and score the answers."""
     claims = [c for c in data.claims["dev"] if c.evidence][:n]
     papers = qa.papers()

@@ -163,3 +163,16 @@ def test_the_cli_says_where_the_data_is_missing(tmp_path: Path, capsys) -> None:
     assert main(["bench", "scifact", "--data", str(tmp_path / "absent"), "--skip-answers"]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "absent") in err and "--data" in err and "corpus.jsonl" in err
+
+
+def test_a_store_holds_only_the_corpus_it_was_opened_for(tmp_path: Path, data: scifact.SciFact,
+                                                         embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in __import__("os").environ if k.startswith("PAPERQA_")]:
+        monkeypatch.delenv(key)
+    small = scifact.slice_scifact(data, 20)
+    qa = scifact.scifact_qa(tmp_path, data=small, embedder=embedder, progress=False)
+    assert qa.store.count_papers() == 20
+    scifact.scifact_qa(tmp_path, data=data, embedder=embedder, progress=False)  # the whole slice: 30 more
+    again = scifact.scifact_qa(tmp_path, data=small, embedder=embedder, progress=False)
+    assert again.store.count_papers() == 20
+    assert sorted(scifact.paper_doc_ids(again.papers(), small).values()) == sorted(small.corpus)
