@@ -275,10 +275,10 @@ class ChatSession:
             return question
         return make_plan(question, self._subject(self.history[-1])).query
 
-    @staticmethod
-    def _subject(prev: Answer) -> str:
+    def _subject(self, prev: Answer) -> str:
         """The thing the previous turn was about: the name from its question that is most specific to the
-        paper it cited (found there, and in the fewest of the other retrieved papers)."""
+        paper it cited (found there, and in the fewest of the other retrieved papers; on a tie, the rarest in the
+        store, so 'What FID does RAR reach' is about RAR even when no other retrieved paper mentions FID)."""
         if prev.subject:
             return prev.subject
         top = prev.citations[0] if prev.citations else None
@@ -287,7 +287,9 @@ class ChatSession:
         others = [squash(s.title + " " + s.abstract) for s in prev.sources if not top or s.paper_id != top.paper_id]
         found = [t for t in terms if term_in(t, squash(top_text))]
         if found:
-            return min(found, key=lambda t: sum(term_in(t, o) for o in others))
+            lexical = self.engine.retriever.lexical()
+            return min(found, key=lambda t: (sum(term_in(t, o) for o in others),
+                                             -max((lexical.idf(w) for w in tokenize(t)), default=0.0)))
         if terms:
             return terms[0]
         return short_title(top_text)

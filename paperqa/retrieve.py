@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from paperqa.embed import Embedder
-from paperqa.lexical import BM25Index
+from paperqa.lexical import BM25Index, tokenize
 from paperqa.settings import RetrievalSettings
 from paperqa.store import PaperStore, StoredPaper
 
-FUSIONS = ("rrf", "dense", "bm25", "weighted")
+FUSIONS = ("rrf", "dense", "bm25", "weighted", "convex")
+SCORE_FUSIONS = ("convex",)  # fusions that read every paper's exact BM25 score, not only the top candidates
 
 
 @dataclass
@@ -41,6 +42,18 @@ class PaperHit:
     @property
     def title(self) -> str:
         return self.paper.title
+
+
+@dataclass
+class Candidates:
+    """One query's evidence before fusion: paper_id -> (rank, best chunk score, chunk ids best first) per retriever,
+    and for score-aware fusions every paper's best-chunk BM25 score (None otherwise)."""
+
+    query_vec: np.ndarray
+    dense: dict[str, tuple[int, float, list[str]]]
+    lexical: dict[str, tuple[int, float, list[str]]]
+    paper_bm25: dict[str, float] | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +103,7 @@ class Retriever:
         self.settings = settings
         self._lexical: BM25Index | None = None
         self._lexical_key: tuple[int, int] = (-1, -1)
+        self._columns: tuple[BM25Index, dict[str, np.ndarray]] | None = None
         self._lock = threading.Lock()
 
     def lexical(self) -> BM25Index:
@@ -107,6 +121,62 @@ class Retriever:
                 self._lexical_key = key
             return self._lexical
 
+    def candidates(self, query: str, n: int, fusion: str, query_vec: np.ndarray | None = None) -> Candidates:
+        """What fusion works from: each retriever's best `n` chunks folded to papers (dense unless `fusion` is
+        "bm25", BM25 unless it is "dense"); score-aware fusions also get every paper's exact BM25 score."""
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if query_vec is None:
+            query_vec = self.embedder.encode([query])[0]
+        t1 = time.perf_counter()
+        timings["embed_query"] = (t1 - t0) * 1000
+        dense: dict[str, tuple[int, float, list[str]]] = {}
+        if fusion != "bm25":
+            dense = _best_per_paper([(h.chunk_id, h.paper_id, h.similarity)
+                                     for h in self.store.dense_search(query_vec, n)])
+        t2 = time.perf_counter()
+        timings["dense"] = (t2 - t1) * 1000
+        lexical: dict[str, tuple[int, float, list[str]]] = {}
+        paper_bm25: dict[str, float] | None = None
+        if fusion in SCORE_FUSIONS:
+            lexical, paper_bm25 = self._lexical_scores(query, n, dense)
+        elif fusion != "dense":
+            lexical = _best_per_paper([(h.chunk_id, h.paper_id, h.score) for h in self.lexical().search(query, n)])
+        timings["bm25"] = (time.perf_counter() - t2) * 1000
+        return Candidates(query_vec, dense, lexical, paper_bm25, timings)
+
+    def _lexical_scores(self, query: str, n: int, dense: dict[str, tuple[int, float, list[str]]]
+                        ) -> tuple[dict[str, tuple[int, float, list[str]]], dict[str, float]]:
+        """The top-n BM25 chunks folded to papers (as `search` gives them), and the exact BM25 score (best chunk) of
+        every candidate paper, including those only dense search found: one pass over the query's term rows."""
+        index = self.lexical()
+        rows = sorted({index.vocab[t] for t in tokenize(query) if t in index.vocab})
+        if not rows or not index.chunk_ids:
+            return {}, {}
+        scores = np.asarray(index.weights[rows].sum(axis=0)).ravel()
+        m = min(n, int(np.count_nonzero(scores)))
+        top = np.argpartition(-scores, m - 1)[:m] if m else np.zeros(0, dtype=int)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        lexical = _best_per_paper([(index.chunk_ids[i], index.paper_ids[i], float(scores[i])) for i in top])
+        paper_bm25 = {pid: v[1] for pid, v in lexical.items()}
+        cols = self._paper_columns(index)
+        for pid in dense:
+            if pid not in paper_bm25 and pid in cols:
+                best = float(scores[cols[pid]].max())
+                if best > 0:
+                    paper_bm25[pid] = best
+        return lexical, paper_bm25
+
+    def _paper_columns(self, index: BM25Index) -> dict[str, np.ndarray]:
+        """paper_id -> its chunks' columns in `index`, built once per index."""
+        with self._lock:
+            if self._columns is None or self._columns[0] is not index:
+                cols: dict[str, list[int]] = {}
+                for i, pid in enumerate(index.paper_ids):
+                    cols.setdefault(pid, []).append(i)
+                self._columns = (index, {p: np.asarray(c) for p, c in cols.items()})
+            return self._columns[1]
+
     def retrieve(self, query: str, k: int | None = None, fusion: str | None = None,
                  query_vec: np.ndarray | None = None) -> Retrieval:
         k = k or self.settings.top_k
@@ -114,26 +184,12 @@ class Retriever:
         if fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {fusion!r}; choose one of {FUSIONS} (PAPERQA_FUSION)")
         n = max(self.settings.candidates, k * 4)
-        timings: dict[str, float] = {}
-
         t0 = time.perf_counter()
-        if query_vec is None:
-            query_vec = self.embedder.encode([query])[0]
-        t1 = time.perf_counter()
-        timings["embed_query"] = (t1 - t0) * 1000
-        dense = {}
-        if fusion != "bm25":
-            dense = _best_per_paper([(h.chunk_id, h.paper_id, h.similarity)
-                                     for h in self.store.dense_search(query_vec, n)])
-        t2 = time.perf_counter()
-        timings["dense"] = (t2 - t1) * 1000
-        lexical = {}
-        if fusion != "dense":
-            lexical = _best_per_paper([(h.chunk_id, h.paper_id, h.score) for h in self.lexical().search(query, n)])
+        cands = self.candidates(query, n, fusion, query_vec)
+        timings = dict(cands.timings_ms)
         t3 = time.perf_counter()
-        timings["bm25"] = (t3 - t2) * 1000
-
-        scores = self._fuse(dense, lexical, fusion)
+        dense, lexical = cands.dense, cands.lexical
+        scores = fuse(cands, fusion, self.settings)
         ranked = sorted(scores, key=lambda pid: (-scores[pid], pid))
         hits: list[PaperHit] = []
         pos = 0
@@ -148,29 +204,33 @@ class Retriever:
                     continue
                 d = dense.get(pid)
                 b = lexical.get(pid)
+                bm25 = b[1] if b else (cands.paper_bm25 or {}).get(pid)
                 chunk_ids = list(dict.fromkeys((d[2] if d else []) + (b[2] if b else [])))
                 hits.append(PaperHit(paper=papers[pid], score=scores[pid], dense_sim=d[1] if d else None,
-                                     dense_rank=d[0] if d else None, bm25_score=b[1] if b else None,
+                                     dense_rank=d[0] if d else None, bm25_score=bm25,
                                      bm25_rank=b[0] if b else None, chunk_ids=chunk_ids))
         timings["fuse"] = (time.perf_counter() - t3) * 1000
         timings["retrieve"] = (time.perf_counter() - t0) * 1000
-        return Retrieval(query=query, query_vec=query_vec, hits=hits, timings_ms=timings)
+        return Retrieval(query=query, query_vec=cands.query_vec, hits=hits, timings_ms=timings)
 
-    def _fuse(self, dense: dict[str, tuple[int, float, list[str]]], lexical: dict[str, tuple[int, float, list[str]]],
-              fusion: str) -> dict[str, float]:
-        if fusion == "dense":
-            return {pid: v[1] for pid, v in dense.items()}
-        if fusion == "bm25":
-            return {pid: v[1] for pid, v in lexical.items()}
-        if fusion == "rrf":
-            c = self.settings.rrf_k
-            out: dict[str, float] = {}
-            for ranking in (dense, lexical):
-                for pid, (rank, _, _) in ranking.items():
-                    out[pid] = out.get(pid, 0.0) + 1.0 / (c + rank)
-            return out
-        # weighted: min-max normalised scores, missing counts as 0
-        w = self.settings.dense_weight
+
+def fuse(cands: Candidates, fusion: str, settings: RetrievalSettings) -> dict[str, float]:
+    """paper_id -> fused score (higher is better) for one query's candidates; a pure function, so
+    bench/fit_fusion.py can fit the constants on cached candidates and get exactly what retrieve() does."""
+    dense, lexical = cands.dense, cands.lexical
+    if fusion == "dense":
+        return {pid: v[1] for pid, v in dense.items()}
+    if fusion == "bm25":
+        return {pid: v[1] for pid, v in lexical.items()}
+    if fusion == "rrf":
+        c = settings.rrf_k
+        out: dict[str, float] = {}
+        for ranking in (dense, lexical):
+            for pid, (rank, _, _) in ranking.items():
+                out[pid] = out.get(pid, 0.0) + 1.0 / (c + rank)
+        return out
+    if fusion == "weighted":  # min-max normalised scores, missing counts as 0
+        w = settings.dense_weight
         out = {}
         for ranking, weight in ((dense, w), (lexical, 1.0 - w)):
             if not ranking:
@@ -180,3 +240,33 @@ class Retriever:
             for pid, (_, s, _) in ranking.items():
                 out[pid] = out.get(pid, 0.0) + weight * ((s - lo) / (hi - lo) if hi > lo else 1.0)
         return out
+    return _convex(cands, settings)
+
+
+def _convex(cands: Candidates, settings: RetrievalSettings) -> dict[str, float]:
+    """Convex combination of normalised scores, w * cosine / best cosine + (1 - w) * BM25 / best BM25, plus a bonus
+    for a paper BM25 ranks first by a wide margin (a rare exact term only it contains), which dense search may
+    rank low or miss: RRF counts only ranks, so such a paper fell behind ones both retrievers liked moderately.
+
+    A paper dense search did not return gets the lowest returned cosine (its own is at most that); every candidate's
+    BM25 is exact (`Candidates.paper_bm25`). Constants are fitted by bench/fit_fusion.py."""
+    w = settings.convex_dense_weight
+    dense, bm25 = cands.dense, cands.paper_bm25 or {}
+    sims = [v[1] for v in dense.values()]
+    lo, hi = (min(sims), max(sims)) if sims else (0.0, 0.0)
+    best = sorted(bm25.values(), reverse=True)[:2]
+    top = best[0] if best else 0.0
+    standout = None
+    if len(best) == 2 and best[1] > 0:
+        lead = best[0] / best[1] - settings.convex_standout_ratio
+        if lead > 0:
+            standout = settings.convex_standout_bonus * lead
+    out: dict[str, float] = {}
+    for pid in dense.keys() | cands.lexical.keys():
+        d = dense[pid][1] if pid in dense else lo
+        b = bm25.get(pid, 0.0)
+        score = w * (d / hi if hi > 0 else 0.0) + (1.0 - w) * (b / top if top > 0 else 0.0)
+        if standout is not None and b == top:
+            score += standout
+        out[pid] = score
+    return out

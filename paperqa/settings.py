@@ -81,11 +81,23 @@ class RetrievalSettings(BaseSettings):
                         "(PAPERQA_LIST_K).")
     candidates: int = Field(40, ge=1, description="Chunks each retriever returns before fusion "
                             "(PAPERQA_CANDIDATES).")
-    fusion: Literal["rrf", "dense", "bm25", "weighted"] = Field(
-        "rrf", description="How dense and BM25 rankings are combined (PAPERQA_FUSION).")
+    fusion: Literal["rrf", "dense", "bm25", "weighted", "convex"] = Field(
+        "convex", description="How dense and BM25 rankings are combined: 'convex' (normalised scores, weighted, with a "
+        "bonus for a wide-margin BM25 winner; the default, fitted by bench/fit_fusion.py), 'rrf' (reciprocal rank "
+        "fusion), 'weighted' (min-max normalised scores), 'dense' or 'bm25' alone (PAPERQA_FUSION).")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (PAPERQA_RRF_K).")
     dense_weight: float = Field(0.5, ge=0, le=1, description="Dense share for 'weighted' fusion "
                                 "(PAPERQA_DENSE_WEIGHT).")
+    convex_dense_weight: float = Field(
+        0.75, ge=0, le=1, description="'convex' fusion: weight of the dense cosine (divided by the best candidate's); "
+        "BM25 (divided by the best) gets the rest. Fitted on SciFact train and the eval dev questions by "
+        "bench/fit_fusion.py (PAPERQA_CONVEX_DENSE_WEIGHT).")
+    convex_standout_ratio: float = Field(
+        1.1, ge=1, description="'convex' fusion: BM25's first paper gets a bonus when its score is more than this "
+        "many times the second paper's: a rare exact term only it contains (PAPERQA_CONVEX_STANDOUT_RATIO).")
+    convex_standout_bonus: float = Field(
+        0.5, ge=0, description="'convex' fusion: the bonus per unit of BM25 lead beyond PAPERQA_CONVEX_STANDOUT_RATIO "
+        "(PAPERQA_CONVEX_STANDOUT_BONUS); 0 turns it off.")
 
 
 class LLMSettings(BaseSettings):

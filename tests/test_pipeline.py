@@ -477,3 +477,11 @@ def test_scifact_corpus_is_read_as_given() -> None:
     assert [p.paper_id for p in papers] == ids and len(ids) == 5183
     assert (report.records, report.duplicates, report.merged, report.rejected) == (5183, 0, 0, [])
     assert report.same_title >= 1  # e.g. several abstracts titled "Summary": separate papers, and said so
+
+
+def test_big_ingests_embed_in_bigger_batches() -> None:
+    from ingest.pipeline import MAX_PAPERS_PER_BATCH, PAPERS_PER_BATCH, batch_size
+
+    assert batch_size(10) == batch_size(274) == PAPERS_PER_BATCH  # the bundled corpus: unchanged
+    assert batch_size(2000) == 250  # an eighth: the progress bar still moves
+    assert batch_size(5183) == batch_size(100_000) == MAX_PAPERS_PER_BATCH

@@ -14,7 +14,7 @@ from conftest import GOOD, GOOD_FILES, Corpus, make_qa
 from paperqa.api import PaperQA
 from paperqa.embed import Embedder
 from paperqa.lexical import BM25Index
-from paperqa.retrieve import FUSIONS, Retriever, lexical_index_dir
+from paperqa.retrieve import FUSIONS, Retriever, fuse, lexical_index_dir
 from paperqa.settings import RetrievalSettings, Settings
 
 RAR = "Randomized Autoregressive Visual Generation"
@@ -60,7 +60,7 @@ def test_every_fusion_returns_k_papers(corpus: Corpus, fusion: str, k: int) -> N
     scores = [h.score for h in r.hits]
     assert scores == sorted(scores, reverse=True)
     for h in r.hits:
-        if fusion in ("rrf", "weighted", "dense"):
+        if fusion in ("rrf", "weighted", "dense", "convex"):
             assert h.dense_sim is not None or h.bm25_score is not None
         if fusion == "bm25":
             assert h.bm25_rank is not None and h.dense_rank is None
@@ -77,6 +77,81 @@ def test_rrf_combines_both_rankings(corpus: Corpus) -> None:
     expected = sum(1.0 / (c + r) for r in (rar.dense_rank, rar.bm25_rank) if r is not None)
     assert rar.score == pytest.approx(expected)
     assert rar.bm25_rank == 1
+
+
+# A question that names the DeiT paper by a phrase of its title ("data-efficient image transformers"): BM25 ranks it
+# first by a wide margin (44.5 against 28.3), dense search does not return it among its 40 nearest chunks, and RRF,
+# which only counts ranks, put it out of the top 5 (eval dev q099).
+DEIT_Q = ("In the data-efficient image transformers work, what top-1 accuracy does the 86M-parameter reference vision "
+          "transformer reach on ImageNet without external data?")
+DEIT = "Training data-efficient image transformers & distillation through attention"
+
+
+def test_convex_keeps_a_wide_margin_exact_match_that_dense_misses(corpus: Corpus) -> None:
+    hits = corpus.qa.retriever.retrieve(DEIT_Q, k=5, fusion="convex").hits
+    assert hits[0].title == DEIT, [h.title for h in hits]
+    assert hits[0].bm25_rank == 1 and hits[0].dense_rank is None
+    assert RetrievalSettings().fusion == "convex"  # the default
+    assert corpus.qa.retriever.retrieve(DEIT_Q, k=5).hits[0].title == DEIT
+
+
+@pytest.mark.parametrize("query", ["RAR ImageNet-256 FID", DEIT_Q, "transformer model for images",
+                                   "how do diffusion models generate music"])
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_fuse_is_what_retrieve_ranks_by(corpus: Corpus, query: str, fusion: str) -> None:
+    """bench/fit_fusion.py fits constants with `fuse` on cached candidates: it must be exactly retrieve()'s order."""
+    retriever = corpus.qa.retriever
+    got = retriever.retrieve(query, k=8, fusion=fusion)
+    cands = retriever.candidates(query, max(retriever.settings.candidates, 32), fusion, got.query_vec)
+    scores = fuse(cands, fusion, retriever.settings)
+    expected = sorted(scores, key=lambda pid: (-scores[pid], pid))[:8]
+    assert [h.paper_id for h in got.hits] == expected
+    assert [h.score for h in got.hits] == [scores[p] for p in expected]
+
+
+def test_convex_score_is_the_documented_formula(corpus: Corpus) -> None:
+    settings = RetrievalSettings(convex_dense_weight=0.6, convex_standout_ratio=1.2, convex_standout_bonus=0.3)
+    retriever = Retriever(corpus.qa.store, corpus.qa.embedder, settings)
+    query = "RAR ImageNet-256 FID"
+    hits = retriever.retrieve(query, k=10, fusion="convex").hits
+    cands = retriever.candidates(query, settings.candidates, "convex", retriever.embedder.encode([query])[0])
+    sims = [v[1] for v in cands.dense.values()]
+    bm25 = sorted(cands.paper_bm25.values(), reverse=True)  # type: ignore[union-attr]
+    lead = max(0.0, bm25[0] / bm25[1] - 1.2)
+    assert lead > 0  # RAR leads BM25 clearly: the bonus is in play
+    for h in hits:
+        d = h.dense_sim if h.dense_sim is not None else min(sims)
+        want = 0.6 * d / max(sims) + 0.4 * (h.bm25_score or 0.0) / bm25[0]
+        if h.bm25_score == bm25[0]:
+            want += 0.3 * lead
+        assert h.score == pytest.approx(want, abs=1e-4)
+    assert hits[0].title.startswith(RAR)
+
+
+def test_convex_uses_the_exact_bm25_of_papers_only_dense_found(corpus: Corpus) -> None:
+    retriever = corpus.qa.retriever
+    query = "how do diffusion models generate music"
+    hits = retriever.retrieve(query, k=20, fusion="convex").hits
+    exact: dict[str, float] = {}
+    for h in retriever.lexical().search(query, 100_000):  # every matching chunk, best first
+        exact.setdefault(h.paper_id, h.score)
+    dense_only = [h for h in hits if h.bm25_rank is None and h.dense_rank is not None]
+    assert dense_only, "the query should reach papers outside BM25's top candidates"
+    for h in hits:
+        if h.paper_id in exact:
+            assert h.bm25_score == pytest.approx(exact[h.paper_id], rel=1e-5)
+        else:  # no query term in the paper
+            assert h.bm25_score is None
+
+
+def test_convex_constants_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAPERQA_CONVEX_DENSE_WEIGHT", "0.3")
+    monkeypatch.setenv("PAPERQA_CONVEX_STANDOUT_BONUS", "0")
+    s = RetrievalSettings()
+    assert (s.convex_dense_weight, s.convex_standout_bonus) == (0.3, 0.0)
+    monkeypatch.setenv("PAPERQA_CONVEX_STANDOUT_RATIO", "0.5")
+    with pytest.raises(ValueError, match="convex_standout_ratio"):
+        RetrievalSettings()
 
 
 def test_unknown_fusion_is_refused(corpus: Corpus) -> None:

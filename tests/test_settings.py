@@ -24,7 +24,7 @@ def test_defaults(home: Path) -> None:
     assert s.store.chroma_url is None
     assert s.embed.embed_name == EMBEDDER_NAME
     assert s.embed.embed_max_tokens == 256
-    assert s.retrieval.fusion == "rrf"
+    assert s.retrieval.fusion == "convex"
     assert s.retrieval.top_k == 5
     assert s.llm.backend == "llamacpp"
     assert s.llm.temperature == 0.0
