@@ -24,6 +24,7 @@ from paperqa.decide import Decisions, load_decisions, score_sentences
 from paperqa.embed import Embedder
 from paperqa.errors import QuestionError
 from paperqa.evidence import EvidenceSet, Sentence, gather
+from paperqa.lexical import tokenize
 from paperqa.llm import LLM
 from paperqa.plan import Intent, QuestionPlan, make_plan
 from paperqa.retrieve import Retriever
