@@ -93,11 +93,16 @@ class BM25Index:
             df = int(indptr[self.vocab[term] + 1] - indptr[self.vocab[term]])
         return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
 
-    def search(self, query: str, n: int) -> list[LexicalHit]:
+    def scores(self, query: str) -> np.ndarray:
+        """The query's BM25 score for every chunk (column order of `chunk_ids`); zeros when no term is known.
+        Scaled by (k1 + 1), the Okapi form the index used before bm25s, so scores and fitted constants carry over."""
         ids = sorted({self.vocab[t] for t in tokenize(query) if t in self.vocab})
         if not ids or self.model is None:
-            return []
-        scores = self.model.get_scores_from_ids(ids) * (self.model.k1 + 1)
+            return np.zeros(len(self.chunk_ids), dtype=np.float32)
+        return np.asarray(self.model.get_scores_from_ids(ids), dtype=np.float32) * (self.model.k1 + 1)
+
+    def search(self, query: str, n: int) -> list[LexicalHit]:
+        scores = self.scores(query)
         n = min(n, int(np.count_nonzero(scores)))
         if n <= 0:
             return []

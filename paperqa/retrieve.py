@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from paperqa.embed import Embedder
-from paperqa.lexical import BM25Index, tokenize
+from paperqa.lexical import BM25Index
 from paperqa.settings import RetrievalSettings
 from paperqa.store import PaperStore, StoredPaper
 
@@ -150,10 +150,9 @@ class Retriever:
         """The top-n BM25 chunks folded to papers (as `search` gives them), and the exact BM25 score (best chunk) of
         every candidate paper, including those only dense search found: one pass over the query's term rows."""
         index = self.lexical()
-        rows = sorted({index.vocab[t] for t in tokenize(query) if t in index.vocab})
-        if not rows or not index.chunk_ids:
+        scores = index.scores(query)
+        if not scores.any():
             return {}, {}
-        scores = np.asarray(index.weights[rows].sum(axis=0)).ravel()
         m = min(n, int(np.count_nonzero(scores)))
         top = np.argpartition(-scores, m - 1)[:m] if m else np.zeros(0, dtype=int)
         top = top[np.argsort(-scores[top], kind="stable")]
