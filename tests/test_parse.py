@@ -648,14 +648,17 @@ def test_many_records_are_linear(suffix: str) -> None:
     timings = []
     for n in (2_000, 16_000):
         data = _many(suffix, n)
-        start = time.monotonic()
-        papers = parse_bytes(data, "many" + suffix)
-        timings.append(time.monotonic() - start)
+        best = float("inf")
+        for _ in range(3):  # best of three: one GC pause or a busy neighbour on a shared CI machine is not quadratic
+            start = time.monotonic()
+            papers = parse_bytes(data, "many" + suffix)
+            best = min(best, time.monotonic() - start)
+        timings.append(best)
         assert len(papers) == n
         assert papers[-1].title == f"Paper {n - 1}"
         assert papers[-1].source.line == {".txt": 2 * n - 1, ".jsonl": n, ".json": 4 * n - 2, ".csv": 2 * n,
                                           ".bib": 3 * n - 2}[suffix]
-    assert timings[1] < 25 * max(timings[0], 0.01), timings
+    assert timings[1] < 25 * max(timings[0], 0.02), timings  # linear is ~8x, quadratic ~64x
 
 
 # ---------------------------------------------------------------------------------------------------------------------
