@@ -54,6 +54,7 @@ class QuestionPlan:
     follow_up: bool = False
     topic: tuple[str, ...] = field(default=())  # content-word roots of the query
     asks_link: bool = False  # asks where the code or project page is
+    choice: bool = False     # yes/no form that offers alternatives ("does A or B help more?"): no Yes/No fits
 
     @property
     def asks_number(self) -> bool:
@@ -308,6 +309,18 @@ def _fact_subject(q: str) -> str:
     return ""
 
 
+_CHOICE = re.compile(r"\bor\b(?!\s+not\b)", re.IGNORECASE)
+
+
+def is_choice(q: str) -> bool:
+    """A yes/no-form question that offers alternatives ("Does it encode text with A or B?") asks which one, so a
+    "Yes"/"No" would answer nothing; a statement put to the test ("Is it true that …") keeps its verdict."""
+    body = _LEAD_CLAUSE.sub("", q)
+    if re.match(r"^\s*(is\s+it\s+true|true\s+or\s+false|am\s+i\s+right)\b", body, re.IGNORECASE):
+        return False
+    return bool(_CHOICE.search(body.replace("and/or", "and")))
+
+
 def _claim(q: str) -> str:
     """'Does X use Y?' -> 'X use Y': the statement a yes/no question asks about."""
     body = _LEAD_CLAUSE.sub("", q).strip()
@@ -343,7 +356,8 @@ def make_plan(question: str, previous_subject: str = "") -> QuestionPlan:
     return QuestionPlan(question=q, query=query, intent=intent, parts=parts, entities=entities, subject=subject,
                         sides=sides, aspect=aspect, claim=_claim(query) if intent is Intent.YESNO else "",
                         follow_up=follow_up, topic=tuple(sorted(content_roots(query))),
-                        asks_link=bool(_LINK_ASK.search(query)))
+                        asks_link=bool(_LINK_ASK.search(query)),
+                        choice=intent is Intent.YESNO and is_choice(query))
 
 
 def words(text: str) -> list[str]:

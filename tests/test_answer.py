@@ -151,6 +151,13 @@ def test_yes_no_verdict_comes_with_the_settling_sentence(corpus: Corpus, quiet: 
     assert len(ans.citations) == 1
 
 
+def test_a_choice_question_gets_the_sentence_not_a_yes_or_no(corpus: Corpus, quiet: AnswerEngine) -> None:
+    ans = quiet.ask("Does MeshGPT learn its vocabulary with graph convolutions or with a diffusion model?")
+    assert_grounded(corpus, ans)
+    assert ans.mode == "yesno" and len(ans.citations) == 1
+    assert not ans.answer.startswith(("Yes", "No")) and ans.answer.startswith("MeshGPT")
+
+
 def test_identify_names_the_paper(corpus: Corpus, quiet: AnswerEngine) -> None:
     ans = quiet.ask("Which paper generates piano covers from pop audio?")
     assert_grounded(corpus, ans)

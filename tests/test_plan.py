@@ -90,6 +90,17 @@ def test_yes_no_claim_and_subject() -> None:
     assert make_plan("Is it true that aspirin reduces fever?").claim == "aspirin reduces fever"
 
 
+@pytest.mark.parametrize(("question", "choice"), [
+    ("Does BERTopic cluster with HDBSCAN or k-means?", True),
+    ("When the tokenizer is scaled, does enlarging its encoder or its decoder help more?", True),
+    ("Does DragView need to explicitly estimate camera poses?", False),
+    ("Is it true that aspirin or ibuprofen reduces fever?", False),  # a statement put to the test keeps its verdict
+    ("Does the method work whether or not labels exist?", False),
+])
+def test_a_yes_no_form_offering_alternatives_is_a_choice(question: str, choice: bool) -> None:
+    assert make_plan(question).choice is choice
+
+
 def test_follow_up_takes_the_previous_subject() -> None:
     assert make_plan("What dataset did it use?", previous_subject="RAR").query == "What dataset did RAR use?"
     assert make_plan("And the FID?", previous_subject="RAR").query == "And the FID in RAR?"
