@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from paperqa import prompts
 from paperqa.citations import Citation, CitationList
-from paperqa.decide import Decisions, answerable_features, beside_number, member_features, verdict_features
+from paperqa.decide import Decisions, answerable_features, member_features, metric_carried, verdict_features
 from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence, role
 from paperqa.lexical import tokenize
 from paperqa.plan import Asks, Intent, Part
@@ -130,7 +130,7 @@ class Composer:
             return True
 
         def rank(s: Sentence) -> tuple[float, float]:
-            beside = sum(beside_number(w, s.text) for w in metric) / len(metric) if metric else 0.0
+            beside = metric_carried(metric, s.text) if metric else 0.0
             return (s.score + 0.25 * beside, -s.index)
 
         fitting = [s for s in usable(pool) if fits(s)]

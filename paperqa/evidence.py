@@ -100,6 +100,7 @@ class EvidenceSet:
     names: list[str] = field(default_factory=list)  # the names that pick papers, the thing asked about first
     missing: list[str] = field(default_factory=list)  # names found in no retrieved paper and not by BM25 either
     side_papers: dict[str, str | None] = field(default_factory=dict)  # compare: the paper standing for each side
+    unseen: float = 0.0  # share of the question's words that no chunk in the store holds
 
     def sentences(self) -> list[Sentence]:
         return [s for p in self.papers for s in p.sentences]
@@ -271,7 +272,7 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
             topic_cover=_weights([w for w in q_words if w in paper_words], idf) / total,
             rare_cover=sum(w in paper_words for w in rare) / len(rare) if rare else 1.0))
     return EvidenceSet(plan=plan, retrieval=retrieval, papers=papers, names=names, missing=missing,
-                       side_papers=side_papers)
+                       side_papers=side_papers, unseen=1 - len(known) / len(q_words) if q_words else 0.0)
 
 
 def _side_paper(side: str, aspect: str, hits: list[PaperHit], retriever: Retriever) -> PaperHit | None:

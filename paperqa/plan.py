@@ -170,9 +170,12 @@ def _subject_given(q: str) -> bool:
                             first.group(0).lower() in ("the", "its", "their", "this", "these", "it", "they"))
 
 
-# Words that ask for a number without naming which one: they don't have to appear beside it.
+# Words that ask for a number without naming which one: they don't have to appear beside it. Comparatives and
+# ratios among them: "how much faster" is answered by "speeds up … by 270x", "what fraction" by "10.8% of …".
 _GENERIC_METRIC = frozenset("score scores number numbers value values result results performance amount percentage "
-                            "percent figure figures".split())
+                            "percent figure figures fraction ratio proportion share factor times speedup speed-up "
+                            "faster slower smaller larger bigger fewer less more cheaper higher lower better worse "
+                            "improvement reduction".split())
 
 
 def _metric_ask(q: str) -> str:

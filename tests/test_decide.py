@@ -11,6 +11,7 @@ from paperqa.decide import (
     VERDICT_FEATURES,
     LinearModel,
     load_decisions,
+    metric_carried,
     verdict_features,
 )
 from paperqa.evidence import FEATURES, Sentence
@@ -56,3 +57,14 @@ def test_verdict_features_see_opposite_directions() -> None:
         "direction_mismatch"] == 1.0
     assert verdict_features("Aspirin increases bleeding risk", _s("Aspirin increased bleeding risk."))[
         "direction_mismatch"] == 0.0
+
+
+def test_a_quantity_is_carried_by_its_words_or_initials_beside_a_number() -> None:
+    metric = ["word", "error"]
+    assert metric_carried(metric, "Conformer reaches a word error rate of 2.1% on LibriSpeech.") == 1.0
+    assert metric_carried(metric, "Conformer reaches WER of 2.1%/4.3% without a language model.") == 1.0
+    # the words elsewhere than beside the number, or initials that spell something else, carry nothing
+    far = "Word errors fall sharply in every setting we tried, while the model keeps 30M parameters."
+    assert metric_carried(metric, far) == 0.0
+    assert metric_carried(metric, "It reaches a BLEU of 27.3 on WMT.") == 0.0
+    assert metric_carried([], "Anything at all.") == 1.0

@@ -78,6 +78,8 @@ def test_one_question_is_one_part() -> None:
     ("What ImageNet top-1 accuracy does Bamboo reach?", "top-1 accuracy"),
     ("How many GPU hours does HAT take?", "gpu hours"),
     ("What scores does AVESFormer report on S4?", ""),  # "scores" names no quantity in particular
+    ("How much faster is FastSpeech than a Transformer TTS?", ""),  # a comparative: "speeds up … by 270x"
+    ("What fraction of the training time does PixArt need?", ""),  # a ratio: "10.8% of …"
 ])
 def test_metric_words(question: str, metric: str) -> None:
     assert make_plan(question).parts[0].metric == metric
