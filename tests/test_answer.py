@@ -187,6 +187,16 @@ def test_unanswerable_is_refused_with_the_closest_evidence(corpus: Corpus, quiet
     assert 1 <= len(ans.closest) <= 3
 
 
+def test_evidence_measures_the_words_the_store_has_never_seen(quiet: AnswerEngine) -> None:
+    from paperqa.evidence import gather
+
+    def unseen(question: str) -> float:
+        return gather(quiet.plan(question), quiet.retriever, quiet.sentence_vectors, 5).unseen
+
+    assert unseen("What FID does RAR reach on ImageNet?") == 0.0
+    assert 0.3 < unseen("Which paper forecasts earthquakes from seismograph recordings?") < 1.0
+
+
 def test_name_no_paper_mentions_is_said(corpus: Corpus, quiet: AnswerEngine) -> None:
     ans = quiet.ask("What BLEU score does the Zorblax-9 model reach?")
     assert ans.refused and "'Zorblax-9'" in ans.answer
