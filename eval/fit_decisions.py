@@ -38,10 +38,12 @@ from paperqa.decide import (
     ANSWERABLE_FEATURES,
     DECISIONS_PATH,
     MEMBER_FEATURES,
+    PAPER_FEATURES,
     VERDICT_FEATURES,
     Decisions,
     LinearModel,
     member_features,
+    paper_features,
     prior_decisions,
     score_sentences,
     verdict_features,
@@ -282,7 +284,8 @@ def answerable_examples(asked: Iterable[Asked], decisions: Decisions,
             continue
         score_sentences(a.evidence, sentence_model(a.qid))
         recorder = _Recorder()
-        composer = Composer(Decisions(decisions.sentence, recorder, decisions.member, decisions.verdict))  # type: ignore[arg-type]
+        composer = Composer(Decisions(decisions.sentence, recorder, decisions.member,  # type: ignore[arg-type]
+                                      decisions.verdict, decisions.paper))
         composer.compose(a.evidence)
         if not recorder.seen:
             continue  # refused before the gate: every name it asks about is missing from the papers
@@ -300,6 +303,42 @@ def member_examples(asked: Iterable[Asked], sentence_model: Callable[[str], Line
         top = max((p.relevance for p in a.evidence.papers), default=0.0)
         for p in a.evidence.papers:
             out.append(Example(a.qid, a.source, member_features(p, top), int(p.paper_id in a.gold_ids)))
+    return out
+
+
+def paper_examples(asked: Iterable[Asked], sentence_model: Callable[[str], LinearModel]) -> list[Example]:
+    """Every retrieved paper of every question that is about one paper (not lists or comparisons), labelled by
+    whether it is a gold paper."""
+    out: list[Example] = []
+    for a in asked:
+        if not a.gold_ids or a.evidence.plan.intent in (Intent.LIST, Intent.COMPARE):
+            continue
+        if not any(p.paper_id in a.gold_ids for p in a.evidence.papers):
+            continue  # nothing to choose right
+        score_sentences(a.evidence, sentence_model(a.qid))
+        top = max((s.score for s in a.evidence.sentences() if not s.suspicious), default=0.0)
+        for p in a.evidence.papers:
+            out.append(Example(a.qid, a.source, paper_features(a.evidence, p, top), int(p.paper_id in a.gold_ids)))
+    return out
+
+
+def top1(examples: Sequence[Example], p: np.ndarray) -> dict[str, float]:
+    """Per source, the share of questions whose highest-scored paper is a gold one (ties: the first, i.e. retrieval
+    order), beside the share where retrieval's first paper is."""
+    best: dict[str, tuple[float, int]] = {}
+    first: dict[str, int] = {}
+    src: dict[str, str] = {}
+    for e, pr in zip(examples, p, strict=True):
+        src[e.group] = e.source
+        if e.group not in first:
+            first[e.group] = e.y
+        if e.group not in best or pr > best[e.group][0]:
+            best[e.group] = (float(pr), e.y)
+    out: dict[str, float] = {}
+    for s in sorted(set(src.values())):
+        groups = [g for g in src if src[g] == s]
+        out[f"top1_{s}"] = round(sum(best[g][1] for g in groups) / len(groups), 3)
+        out[f"retrieval_first_{s}"] = round(sum(first[g] for g in groups) / len(groups), 3)
     return out
 
 
@@ -476,9 +515,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     report["member"] = {"examples": len(mem_ex), "members": int(y.sum()), "target_recall_on_lists":
                         MEMBER_RECALL_TARGET, **stats}
 
-    # 3. answerable model (the composer picks papers with the fitted member model); SciFact's claims with evidence
-    #    are answerable examples too, so a claim the abstracts do bear on is not refused
-    fitting = Decisions(sentence, priors.answerable, member, priors.verdict)
+    # 3. paper model: which retrieved paper a one-paper answer (fact, explanation, yes/no, which paper) comes from
+    pap_ex = paper_examples(asked + sf_asked, model_for)
+    balance_sources(pap_ex)
+    paper, oof = fit_lr("paper", pap_ex, PAPER_FEATURES)
+    report["paper"] = {"examples": len(pap_ex), "questions": len({e.group for e in pap_ex}), **top1(pap_ex, oof)}
+
+    # 4. answerable model (the composer picks papers with the fitted member and paper models); SciFact's claims with
+    #    evidence are answerable examples too, so a claim the abstracts do bear on is not refused
+    fitting = Decisions(sentence, priors.answerable, member, priors.verdict, paper)
     ans_ex = answerable_examples(asked + generated + sf_asked, fitting, model_for)
     balance_sources(ans_ex)
     answerable, oof = fit_lr("answerable", ans_ex, ANSWERABLE_FEATURES)
@@ -487,9 +532,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     t, stats = refusal_threshold(y, oof, src, FALSE_REFUSAL_TARGET)
     answerable = LinearModel(**{**answerable.__dict__, "threshold": t})
     report["answerable"] = {"examples": len(ans_ex), "answerable": int(y.sum()), "target_false_refusal":
-                            FALSE_REFUSAL_TARGET, **stats}
+                            FALSE_REFUSAL_TARGET, **stats,
+                            "other_targets": {str(tg): refusal_threshold(y, oof, src, tg)[1]
+                                              for tg in (0.02, 0.03, 0.08, 0.10)}}
 
-    # 4. verdict model
+    # 5. verdict model
     for a in asked + sf_asked:
         score_sentences(a.evidence, model_for(a.qid))
     ver_ex = verdict_examples(asked + sf_asked)
@@ -506,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "training_data": {"dev_questions": len(asked), "generated": len(generated), "scifact_train_claims":
                           len(sf_asked)},
         "cross_validation": report,
-        "models": {m.name: m.to_dict() for m in (sentence, answerable, member, verdict)},
+        "models": {m.name: m.to_dict() for m in (sentence, answerable, member, verdict, paper)},
     }
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=1))

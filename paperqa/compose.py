@@ -9,11 +9,19 @@ paperqa/prompts.py ("The papers here don't report …").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from paperqa import prompts
 from paperqa.citations import Citation, CitationList
-from paperqa.decide import Decisions, answerable_features, member_features, metric_carried, verdict_features
+from paperqa.decide import (
+    Decisions,
+    answerable_features,
+    member_features,
+    metric_carried,
+    paper_features,
+    verdict_features,
+)
 from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence, role
 from paperqa.lexical import tokenize
 from paperqa.plan import Asks, Intent, Part
@@ -77,19 +85,10 @@ class Composer:
 
     # -- shared ----------------------------------------------------------------------------------------------------
     def subject_paper(self, evidence: EvidenceSet) -> PaperEvidence:
-        """The paper the question is about: the one paper whose title names its subject ("RAR: …"), else the one
-        holding the sentence the fitted sentence model rates best (ties to retrieval order)."""
-        named = [p for p in evidence.papers if p.named_in_title or p.title_run >= 1.0]
-        if named:
-            return named[0]
-        subject = evidence.plan.subject
-        holding = [p for p in evidence.papers if subject and p.holds(subject)]
-        if holding:  # the thing asked about, named in the paper ("What BLEU does RAR reach on WMT14?": RAR's paper)
-            return max(holding, key=lambda p: (p.entity_cover, max((s.score for s in usable(p.sentences)),
-                                                                   default=0.0), -p.rank))
-        most = max((p.entity_cover for p in evidence.papers), default=0.0)
-        covering = [p for p in evidence.papers if p.entity_cover >= most] if most > 0 else evidence.papers
-        return max(covering, key=lambda p: (max((s.score for s in usable(p.sentences)), default=0.0), -p.rank))
+        """The paper the question is about, by the fitted paper model: a title naming the subject, the subject in
+        the text, the best sentence's score against the other papers', retrieval rank (ties to retrieval order)."""
+        top = max((s.score for s in usable(evidence.sentences())), default=0.0)
+        return max(evidence.papers, key=lambda p: (self.d.paper.prob(paper_features(evidence, p, top)), -p.rank))
 
     def gate(self, evidence: EvidenceSet, candidates: list[Sentence], part: Part | None = None
              ) -> tuple[bool, float, str]:
@@ -184,10 +183,11 @@ class Composer:
         best = ranked[0]
         cites = CitationList()
         chosen = [best]
-        if not _new_names(best.text, plan.query):
-            naming = [s for s in usable(pool) if s.paper_id == best.paper_id and _new_names(s.text, plan.query)]
+        common = evidence.field_names
+        if not _new_names(best.text, plan.query, common):
+            naming = [s for s in usable(pool) if s.paper_id == best.paper_id and _new_names(s.text, plan.query, common)]
             head = best.title.split(":")[0] if ":" in best.title else ""
-            if naming and not (head and _new_names(head, plan.query)):
+            if naming and not (head and _new_names(head, plan.query, common)):
                 chosen.append(max(naming, key=lambda s: s.score))
         for part in plan.parts[1:]:  # "…, and how big is its dataset?": asked of the paper just identified
             s = self.part_sentence(part, [x for x in pool if x.paper_id == best.paper_id], plan.query)
@@ -304,10 +304,20 @@ class Composer:
                            answerable=max(pr for _, pr in chosen))
 
 
-def _new_names(text: str, question: str) -> list[str]:
-    """Names in `text` that the question lacks: what an identify answer must add."""
+def _new_names(text: str, question: str, field: frozenset[str] = frozenset()) -> list[str]:
+    """Names in `text` that the question lacks: what an identify answer must add. A name many papers use
+    ("Transformers") or an acronym of the question's own words ("MIM" for "masked image modeling") adds nothing."""
     q = squash(question)
-    return [t for t in key_terms(strip_citations(text), skip_first=False) if squash(t) not in q and len(t) > 2]
+    initials = _initials(question)
+    return [t for t in key_terms(strip_citations(text), skip_first=False)
+            if squash(t) not in q and len(t) > 2 and squash(t) not in field
+            and not (t.isupper() and t.lower() in initials)]
+
+
+def _initials(text: str) -> set[str]:
+    """The initials of every run of 2-5 consecutive words ("masked image modeling" -> "mim", "mi", "im")."""
+    words = [w for w in re.findall(r"[A-Za-z]+", text.lower())]
+    return {"".join(w[0] for w in words[i:i + n]) for n in range(2, 6) for i in range(len(words) - n + 1)}
 
 
 def _share(words: str, text: str) -> float:

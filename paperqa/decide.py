@@ -1,6 +1,6 @@
 """The engine's decisions, each a small fitted model over named features, not a chain of rules.
 
-Three decisions, each a logistic regression whose features, coefficients, threshold and cross-validated error live
+Five decisions, each a logistic regression whose features, coefficients, threshold and cross-validated error live
 together in `paperqa/decisions.json`, written by `python -m eval.fit_decisions` from training data only (the dev
 questions of eval/questions.jsonl, SciFact's train claims and rationales, and generated negatives):
 
@@ -8,6 +8,7 @@ questions of eval/questions.jsonl, SciFact's train claims and rationales, and ge
 - answerable: does the best evidence answer the question at all? Below its threshold the answer is a refusal.
 - member: is this paper on the topic of a "which papers…" question? Picks the list's items.
 - verdict: does the settling sentence support the claim (yes) or contradict it (no)?
+- paper: which retrieved paper is the one a fact, explanation or yes/no answer is about?
 
 Thresholds are chosen by cross-validation for a stated target (see the fitting script) and stored with the model.
 """
@@ -28,10 +29,12 @@ from paperqa.terms import WORD, numbers, word_root
 
 DECISIONS_PATH = Path(__file__).with_name("decisions.json")
 
-ANSWERABLE_FEATURES = ("best_score", "num_ok", "topic_cover", "unseen")
+ANSWERABLE_FEATURES = ("best_score", "num_ok", "topic_cover", "unseen", "relevance")
 MEMBER_FEATURES = ("relevance", "relevance_gap", "topic_cover", "rare_cover", "best_score", "rank_inv", "ent_cover",
                    "title_run", "named")
 VERDICT_FEATURES = ("neg_mismatch", "neg_share", "direction_mismatch")
+PAPER_FEATURES = ("named", "title_run", "holds_subject", "sole_holder", "ent_cover", "best_score", "score_gap",
+                  "rank_inv", "relevance", "topic_cover", "rare_cover")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class Decisions:
     answerable: LinearModel
     member: LinearModel
     verdict: LinearModel
+    paper: LinearModel  # which retrieved paper a fact, explanation or yes/no answer is taken from
 
 
 def _prior(name: str, features: tuple[str, ...], weights: dict[str, float], intercept: float,
@@ -84,9 +88,11 @@ def prior_decisions() -> Decisions:
         sentence=_prior("sentence", FEATURES, {"sim": 6.0, "cover": 3.0, "ent_sent": 1.0, "metric_ask": 2.0,
                                                "paper_rank_inv": 0.5}, -4.5),
         answerable=_prior("answerable", ANSWERABLE_FEATURES, {"best_score": 4.0, "topic_cover": 3.0, "num_ok": 1.5,
-                                                              "unseen": -3.0}, -3.5),
+                                                              "unseen": -3.0, "relevance": 2.0}, -4.5),
         member=_prior("member", MEMBER_FEATURES, {"relevance": 8.0, "relevance_gap": 6.0, "topic_cover": 3.0}, -5.0),
         verdict=_prior("verdict", VERDICT_FEATURES, {"neg_mismatch": -4.0, "direction_mismatch": -3.0}, 2.0),
+        paper=_prior("paper", PAPER_FEATURES, {"named": 6.0, "title_run": 3.0, "holds_subject": 2.0, "ent_cover": 1.0,
+                                               "best_score": 4.0, "rank_inv": 1.0}, -4.0),
     )
 
 
@@ -98,7 +104,7 @@ def load_decisions(path: Path = DECISIONS_PATH) -> Decisions:
     data = json.loads(path.read_text(encoding="utf-8"))
     priors = prior_decisions()
     models = {name: LinearModel.from_dict(name, data["models"][name]) if name in data.get("models", {})
-              else getattr(priors, name) for name in ("sentence", "answerable", "member", "verdict")}
+              else getattr(priors, name) for name in ("sentence", "answerable", "member", "verdict", "paper")}
     return Decisions(**models)
 
 
@@ -115,10 +121,11 @@ def answerable_features(evidence: EvidenceSet, candidates: list[Sentence], part:
                         ) -> dict[str, float]:
     """How well the candidate sentences (the ones an answer would quote) and their paper answer the plan (or one
     part of it): the best sentence's score, whether a sentence states a number beside the asked quantity's words
-    (1 when no number is asked), how much of the question's vocabulary the paper holds, and the share of the
-    question's words the store has never seen (a question about a topic the library lacks). Out of fold, adding
-    `unseen` refused 0.62 of the unanswerable dev questions and 0.93 of generated ones (0.54 / 0.83 without) at the
-    same false-refusal target; more features (names, rarity, margins, similarity) did no better."""
+    (1 when no number is asked), how much of the question's vocabulary the paper holds, the share of the question's
+    words the store has never seen (a question about a topic the library lacks) and the paper's closeness in meaning.
+    Out of fold at the same false-refusal target, adding `unseen` and `relevance` refused 0.65 of the unanswerable
+    dev questions and 0.97 of generated ones (0.54 / 0.83 without); more features (names, rarity, the margin over
+    the next paper, the best sentence's similarity) did no better."""
     ranked = sorted(candidates, key=lambda s: -s.score)
     best = ranked[0] if ranked else None
     paper = evidence.paper(best.paper_id) if best else None
@@ -137,6 +144,7 @@ def answerable_features(evidence: EvidenceSet, candidates: list[Sentence], part:
         "num_ok": num_ok,
         "topic_cover": paper.topic_cover if paper else 0.0,
         "unseen": evidence.unseen,
+        "relevance": paper.relevance if paper else 0.0,
     }
 
 
@@ -163,6 +171,28 @@ def beside_number(word: str, text: str) -> bool:
     spots = [i for i, t in enumerate(tokens) if word in tokenize(t)]
     nums = [i for i, t in enumerate(tokens) if numbers(t) and not t[:1].isalpha()]
     return any(abs(i - j) <= _NEAR for i in spots for j in nums)
+
+
+def paper_features(evidence: EvidenceSet, paper: PaperEvidence, top_score: float) -> dict[str, float]:
+    """What says a retrieved paper is the one the question is about: its title naming the subject, the subject in
+    its text, its best sentence's score against the other papers', its retrieval rank and coverage."""
+    best = max((s.score for s in paper.sentences if not s.suspicious), default=0.0)
+    subject = evidence.plan.subject
+    holds = bool(subject) and paper.holds(subject)
+    return {
+        "named": float(paper.named_in_title),
+        "title_run": min(paper.title_run, 1.0),
+        "holds_subject": float(holds),
+        # the one retrieved paper that mentions the subject ("Does W.A.L.T use …?") is almost surely about it
+        "sole_holder": float(holds and sum(p.holds(subject) for p in evidence.papers) == 1),
+        "ent_cover": paper.entity_cover,
+        "best_score": best,
+        "score_gap": best - top_score,
+        "rank_inv": 1.0 / paper.rank,
+        "relevance": paper.relevance,
+        "topic_cover": paper.topic_cover,
+        "rare_cover": paper.rare_cover,
+    }
 
 
 def member_features(paper: PaperEvidence, top_relevance: float) -> dict[str, float]:

@@ -20,7 +20,7 @@ from paperqa.lexical import STOPWORDS, tokenize
 from paperqa.plan import Asks, Intent, QuestionPlan
 from paperqa.retrieve import PaperHit, Retrieval, Retriever
 from paperqa.sentence_vectors import SentenceVectors
-from paperqa.terms import QUESTION_WORDS, entity_phrases, numbers, squash, term_in
+from paperqa.terms import QUESTION_WORDS, entity_phrases, key_terms, numbers, squash, term_in
 
 _SUSPICIOUS = re.compile(
     r"(ignore|disregard|forget)\s+(all\s+|any\s+)?(the\s+)?(previous|prior|above|earlier)\s+(instructions?|prompts?|"
@@ -101,6 +101,7 @@ class EvidenceSet:
     missing: list[str] = field(default_factory=list)  # names found in no retrieved paper and not by BM25 either
     side_papers: dict[str, str | None] = field(default_factory=dict)  # compare: the paper standing for each side
     unseen: float = 0.0  # share of the question's words that no chunk in the store holds
+    field_names: frozenset[str] = frozenset()  # squashed names in these papers that many papers use ("Transformers")
 
     def sentences(self) -> list[Sentence]:
         return [s for p in self.papers for s in p.sentences]
@@ -271,8 +272,14 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
             title_run=title_run(plan.query, hit.title),
             topic_cover=_weights([w for w in q_words if w in paper_words], idf) / total,
             rare_cover=sum(w in paper_words for w in rare) / len(rare) if rare else 1.0))
+    rarity = {}
+    for paper in papers:
+        for term in key_terms(paper.title + " " + paper.hit.paper.abstract, skip_first=False):
+            if term not in rarity:
+                rarity[term] = max((lex.idf(t) for t in tokenize(term)), default=0.0)
     return EvidenceSet(plan=plan, retrieval=retrieval, papers=papers, names=names, missing=missing,
-                       side_papers=side_papers, unseen=1 - len(known) / len(q_words) if q_words else 0.0)
+                       side_papers=side_papers, unseen=1 - len(known) / len(q_words) if q_words else 0.0,
+                       field_names=frozenset(squash(t) for t, r in rarity.items() if r < common))
 
 
 def _side_paper(side: str, aspect: str, hits: list[PaperHit], retriever: Retriever) -> PaperHit | None:

@@ -158,6 +158,15 @@ def test_a_choice_question_gets_the_sentence_not_a_yes_or_no(corpus: Corpus, qui
     assert not ans.answer.startswith(("Yes", "No")) and ans.answer.startswith("MeshGPT")
 
 
+def test_a_name_that_adds_nothing_is_not_an_identify_answer() -> None:
+    from paperqa.compose import _new_names
+
+    q = "Which method picks the tokens to hide in masked image modeling from a teacher's attention?"
+    assert _new_names("A teacher guides distillation-based MIM.", q) == []  # the question's own words, as initials
+    assert _new_names("We replace attention in Transformers.", q, frozenset({"transformers"})) == []  # a field word
+    assert _new_names("We call this strategy AttMask.", q) == ["AttMask"]
+
+
 def test_identify_names_the_paper(corpus: Corpus, quiet: AnswerEngine) -> None:
     ans = quiet.ask("Which paper generates piano covers from pop audio?")
     assert_grounded(corpus, ans)
@@ -194,7 +203,7 @@ def test_evidence_measures_the_words_the_store_has_never_seen(quiet: AnswerEngin
         return gather(quiet.plan(question), quiet.retriever, quiet.sentence_vectors, 5).unseen
 
     assert unseen("What FID does RAR reach on ImageNet?") == 0.0
-    assert 0.3 < unseen("Which paper forecasts earthquakes from seismograph recordings?") < 1.0
+    assert 0.2 < unseen("Which transformer paper forecasts earthquakes from seismograph recordings?") < 1.0
 
 
 def test_name_no_paper_mentions_is_said(corpus: Corpus, quiet: AnswerEngine) -> None:

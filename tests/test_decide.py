@@ -8,6 +8,7 @@ from paperqa.decide import (
     ANSWERABLE_FEATURES,
     DECISIONS_PATH,
     MEMBER_FEATURES,
+    PAPER_FEATURES,
     VERDICT_FEATURES,
     LinearModel,
     load_decisions,
@@ -19,13 +20,18 @@ from paperqa.evidence import FEATURES, Sentence
 
 def test_shipped_decisions_are_fitted_with_cross_validated_figures() -> None:
     data = json.loads(DECISIONS_PATH.read_text(encoding="utf-8"))
-    assert set(data["models"]) == {"sentence", "answerable", "member", "verdict"}
+    assert set(data["models"]) == {"sentence", "answerable", "member", "verdict", "paper"}
     cv = data["cross_validation"]
     assert cv["answerable"]["false_refusal_dev"] <= cv["answerable"]["target_false_refusal"]
     assert data["training_data"]["dev_questions"] > 0
     d = load_decisions()
     assert d.sentence.features == FEATURES and d.answerable.features == ANSWERABLE_FEATURES
     assert d.member.features == MEMBER_FEATURES and d.verdict.features == VERDICT_FEATURES
+    assert d.paper.features == PAPER_FEATURES
+    # the fitted paper choice is no worse than taking retrieval's first paper, out of fold, on each source
+    paper = cv["paper"]
+    assert paper["top1_dev"] >= paper["retrieval_first_dev"]
+    assert paper["top1_scifact"] >= paper["retrieval_first_scifact"]
     assert 0 < d.answerable.threshold < 1
 
 
