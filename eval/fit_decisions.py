@@ -46,6 +46,7 @@ from paperqa.decide import (
     paper_features,
     prior_decisions,
     score_sentences,
+    subject_holders,
     verdict_features,
 )
 from paperqa.evidence import FEATURES, EvidenceSet, gather
@@ -317,8 +318,10 @@ def paper_examples(asked: Iterable[Asked], sentence_model: Callable[[str], Linea
             continue  # nothing to choose right
         score_sentences(a.evidence, sentence_model(a.qid))
         top = max((s.score for s in a.evidence.sentences() if not s.suspicious), default=0.0)
+        holders = subject_holders(a.evidence)
         for p in a.evidence.papers:
-            out.append(Example(a.qid, a.source, paper_features(a.evidence, p, top), int(p.paper_id in a.gold_ids)))
+            out.append(Example(a.qid, a.source, paper_features(a.evidence, p, top, holders),
+                               int(p.paper_id in a.gold_ids)))
     return out
 
 

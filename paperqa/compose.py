@@ -20,6 +20,7 @@ from paperqa.decide import (
     member_features,
     metric_carried,
     paper_features,
+    subject_holders,
     verdict_features,
 )
 from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence, role
@@ -88,7 +89,9 @@ class Composer:
         """The paper the question is about, by the fitted paper model: a title naming the subject, the subject in
         the text, the best sentence's score against the other papers', retrieval rank (ties to retrieval order)."""
         top = max((s.score for s in usable(evidence.sentences())), default=0.0)
-        return max(evidence.papers, key=lambda p: (self.d.paper.prob(paper_features(evidence, p, top)), -p.rank))
+        holders = subject_holders(evidence)
+        return max(evidence.papers, key=lambda p: (self.d.paper.prob(paper_features(evidence, p, top, holders)),
+                                                   -p.rank))
 
     def gate(self, evidence: EvidenceSet, candidates: list[Sentence], part: Part | None = None
              ) -> tuple[bool, float, str]:

@@ -173,18 +173,25 @@ def beside_number(word: str, text: str) -> bool:
     return any(abs(i - j) <= _NEAR for i in spots for j in nums)
 
 
-def paper_features(evidence: EvidenceSet, paper: PaperEvidence, top_score: float) -> dict[str, float]:
-    """What says a retrieved paper is the one the question is about: its title naming the subject, the subject in
-    its text, its best sentence's score against the other papers', its retrieval rank and coverage."""
-    best = max((s.score for s in paper.sentences if not s.suspicious), default=0.0)
+def subject_holders(evidence: EvidenceSet) -> frozenset[str]:
+    """Ids of the retrieved papers whose title or abstract mentions the plan's subject (computed once per question)."""
     subject = evidence.plan.subject
-    holds = bool(subject) and paper.holds(subject)
+    return frozenset(p.paper_id for p in evidence.papers if subject and p.holds(subject))
+
+
+def paper_features(evidence: EvidenceSet, paper: PaperEvidence, top_score: float, holders: frozenset[str]
+                   ) -> dict[str, float]:
+    """What says a retrieved paper is the one the question is about: its title naming the subject, the subject in
+    its text (`holders`: see subject_holders), its best sentence's score against the other papers', its retrieval
+    rank and coverage."""
+    best = max((s.score for s in paper.sentences if not s.suspicious), default=0.0)
+    holds = paper.paper_id in holders
     return {
         "named": float(paper.named_in_title),
         "title_run": min(paper.title_run, 1.0),
         "holds_subject": float(holds),
         # the one retrieved paper that mentions the subject ("Does W.A.L.T use …?") is almost surely about it
-        "sole_holder": float(holds and sum(p.holds(subject) for p in evidence.papers) == 1),
+        "sole_holder": float(holds and len(holders) == 1),
         "ent_cover": paper.entity_cover,
         "best_score": best,
         "score_gap": best - top_score,

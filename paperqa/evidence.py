@@ -101,7 +101,7 @@ class EvidenceSet:
     missing: list[str] = field(default_factory=list)  # names found in no retrieved paper and not by BM25 either
     side_papers: dict[str, str | None] = field(default_factory=dict)  # compare: the paper standing for each side
     unseen: float = 0.0  # share of the question's words that no chunk in the store holds
-    field_names: frozenset[str] = frozenset()  # squashed names in these papers that many papers use ("Transformers")
+    field_names: frozenset[str] = frozenset()  # identify only: names in these papers that many papers use
 
     def sentences(self) -> list[Sentence]:
         return [s for p in self.papers for s in p.sentences]
@@ -272,8 +272,8 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
             title_run=title_run(plan.query, hit.title),
             topic_cover=_weights([w for w in q_words if w in paper_words], idf) / total,
             rare_cover=sum(w in paper_words for w in rare) / len(rare) if rare else 1.0))
-    rarity = {}
-    for paper in papers:
+    rarity: dict[str, float] = {}
+    for paper in papers if plan.intent is Intent.IDENTIFY else ():  # only "which paper" answers read field_names
         for term in key_terms(paper.title + " " + paper.hit.paper.abstract, skip_first=False):
             if term not in rarity:
                 rarity[term] = max((lex.idf(t) for t in tokenize(term)), default=0.0)
