@@ -40,8 +40,8 @@ class Composition:
     answerable: float = 1.0  # the answerable model's probability for the evidence used
 
 
-SIDE_SENTENCES = 4  # per side of a comparison, as for an explanation: on the dev comparisons the sentence that
-# states the compared aspect is among a side's best four 16 times in 19 (best three: 14)
+STORY_FOLLOWERS = 2  # sentences after an abstract's idea sentence that say how it works
+SIDE_SENTENCES = 4  # sentences quoted for a side when one paper speaks for both sides (those naming the side)
 
 
 def refusal(reason: str, answerable: float = 0.0) -> Composition:
@@ -118,9 +118,11 @@ class Composer:
                         for s in sentences)
 
     # -- fact: the sentence that states the asked thing, per part ---------------------------------------------------
-    def part_sentence(self, part: Part, pool: list[Sentence], question: str) -> Sentence | None:
+    def part_sentence(self, part: Part, pool: list[Sentence], question: str, own: str = "") -> Sentence | None:
         """The best sentence for one asked thing: a quantity needs a stated number, a name a name the question
-        lacks; among those, the sentence model's best (carrying the part's metric words breaks ties)."""
+        lacks; among those, the sentence model's best (carrying the part's metric words breaks ties). `own` is
+        what only this part asks ("what MFU" in "how much memory is saved, and what MFU is reached"): the
+        sentence model rates sentences against the whole question, so a part's own words pick its sentence."""
         metric = tokenize(part.metric)
         q = squash(question)
 
@@ -133,7 +135,7 @@ class Composer:
 
         def rank(s: Sentence) -> tuple[float, float]:
             beside = metric_carried(metric, s.text) if metric else 0.0
-            return (s.score + 0.25 * beside, -s.index)
+            return (s.score + 0.25 * beside + 0.5 * _share(own, s.text), -s.index)
 
         fitting = [s for s in usable(pool) if fits(s)]
         return max(fitting, key=rank) if fitting else None
@@ -150,7 +152,7 @@ class Composer:
         probs: list[float] = []
         reason = prompts.REFUSAL_NOT_REPORTED
         for part in plan.parts:  # each part is answered, or said unreported, on its own
-            s = self.part_sentence(part, pool, plan.query)
+            s = self.part_sentence(part, pool, plan.query, _own_words(part, plan.parts))
             ok, p, why = self.gate(evidence, [s] if s is not None else pool, part)
             probs.append(p)
             if s is None or not ok:
@@ -193,7 +195,8 @@ class Composer:
             if naming and not (head and _new_names(head, plan.query, common)):
                 chosen.append(max(naming, key=lambda s: s.score))
         for part in plan.parts[1:]:  # "…, and how big is its dataset?": asked of the paper just identified
-            s = self.part_sentence(part, [x for x in pool if x.paper_id == best.paper_id], plan.query)
+            s = self.part_sentence(part, [x for x in pool if x.paper_id == best.paper_id], plan.query,
+                                   _own_words(part, plan.parts))
             if s is not None and s not in chosen:
                 chosen.append(s)
         chosen.sort(key=lambda s: s.index)
@@ -219,7 +222,7 @@ class Composer:
         sentences = usable(paper.sentences)
         method = [s for s in sentences if role(s) == "method"]
         anchor = method[0] if method else ranked[0]
-        chosen = [anchor] + [s for s in sentences if s.index > anchor.index][:2]
+        chosen = [anchor] + [s for s in sentences if s.index > anchor.index][:STORY_FOLLOWERS]
         for s in ranked:  # then the sentences rated best for this question, up to the cap
             if len(chosen) >= max(self.max_sentences, 2):
                 break
@@ -250,8 +253,11 @@ class Composer:
             # One paper can set its method against another's: then its sentences naming this side speak for it.
             shared = sum(1 for s2, p2 in sides if p2 is not None and p2.paper_id == paper.paper_id) > 1
             mentions = [s for s in ranked if _mentions(side, s.text)]
-            pool = mentions if shared and mentions else ranked
-            chosen = sorted(pool[:SIDE_SENTENCES], key=lambda s: s.index)
+            if shared:
+                pool = mentions or ranked
+                chosen = sorted(pool[:SIDE_SENTENCES], key=lambda s: s.index)
+            else:  # each side told as an explanation is: its idea, how it works, and its sentence on the aspect
+                chosen = self.story(paper, ranked)
             focus += chosen
             lines.append(prompts.COMPARE_SIDE.format(side=side, title=short_title(paper.title),
                                                      quotes=self.cite_sentences(cites, chosen)))
@@ -315,6 +321,14 @@ def _new_names(text: str, question: str, field: frozenset[str] = frozenset()) ->
     return [t for t in key_terms(strip_citations(text), skip_first=False)
             if squash(t) not in q and len(t) > 2 and squash(t) not in field
             and not (t.isupper() and t.lower() in initials)]
+
+
+def _own_words(part: Part, parts: tuple[Part, ...]) -> str:
+    """The content words of `part` that no other part of the question has (nothing when it is the only part)."""
+    if len(parts) < 2:
+        return ""
+    others = set().union(*(content_roots(p.text) for p in parts if p is not part))
+    return " ".join(w for w in part.text.split() if content_roots(w) and not content_roots(w) <= others)
 
 
 def _initials(text: str) -> set[str]:

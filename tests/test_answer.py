@@ -95,6 +95,27 @@ def test_multi_part_fact_answers_each_part(corpus: Corpus, quiet: AnswerEngine) 
     assert "1.52" in ans.answer and "305M" in ans.answer
 
 
+def test_each_part_gets_the_sentence_for_its_own_words(corpus: Corpus, quiet: AnswerEngine) -> None:
+    """The second part asks how fast inference is: its sentence is the one about inference, though the sentence
+    model (which reads the whole question) rates the 'more humanlike' sentence higher."""
+    ans = quiet.ask("Which work trains a neural policy on expert esports match recordings so that bots in a "
+                    "tactical first-person shooter behave more humanlike, and how fast is its inference?")
+    assert_grounded(corpus, ans)
+    assert "0.5 ms" in ans.answer
+
+
+def test_own_words_are_what_only_that_part_asks() -> None:
+    from paperqa.compose import _own_words
+    from paperqa.plan import make_plan
+
+    plan = make_plan("What FID does MaskBit reach on ImageNet, and how large is its generator?")
+    assert len(plan.parts) == 2
+    assert "generator" in _own_words(plan.parts[1], plan.parts) and "FID" not in _own_words(plan.parts[1], plan.parts)
+    assert "FID" in _own_words(plan.parts[0], plan.parts)
+    single = make_plan("What FID does MaskBit reach on ImageNet?")
+    assert _own_words(single.parts[0], single.parts) == ""
+
+
 def test_part_the_papers_dont_report_is_named_not_refused(corpus: Corpus, quiet: AnswerEngine) -> None:
     ans = quiet.ask("What FID does RAR reach on ImageNet-256, and how many GPU hours did its training take?")
     assert_grounded(corpus, ans)
@@ -131,6 +152,18 @@ def test_compare_puts_each_side_beside_the_other(corpus: Corpus, quiet: AnswerEn
     titles = {c.title.split(":")[0] for c in ans.citations}
     assert {"Speechformer", "DASpeech"} <= titles
     assert ans.answer.index("**Speechformer**") < ans.answer.index("**DASpeech**")
+
+
+def test_compare_tells_each_side_from_its_idea_sentence(corpus: Corpus, quiet: AnswerEngine) -> None:
+    """Each side is told as an explanation is: the sentence stating its idea and the ones after it, in order."""
+    ans = quiet.ask("How do Handwriting Transformers (HWT) and the visual-archetypes handwriting generator differ "
+                    "in how they represent the text content to be written?")
+    assert_grounded(corpus, ans)
+    assert ans.mode == "compare" and len({c.paper_id for c in ans.citations}) == 2
+    for pid in {c.paper_id for c in ans.citations}:
+        mine = [c for c in ans.citations if c.paper_id == pid]
+        assert 2 <= len(mine) <= 4 and [c.start for c in mine] == sorted(c.start for c in mine)
+    assert "encoder-decoder attention" in ans.answer and "GNU Unifont glyphs" in ans.answer
 
 
 def test_compare_says_when_a_side_is_not_in_the_papers(corpus: Corpus, quiet: AnswerEngine) -> None:
