@@ -26,7 +26,16 @@ from paperqa.decide import (
 from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence, role
 from paperqa.lexical import tokenize
 from paperqa.plan import Asks, Intent, Part
-from paperqa.terms import content_roots, entity_phrases, key_terms, short_title, squash, strip_citations, term_in
+from paperqa.terms import (
+    common_acronym,
+    content_roots,
+    entity_phrases,
+    key_terms,
+    short_title,
+    squash,
+    strip_citations,
+    term_in,
+)
 
 
 @dataclass
@@ -308,7 +317,10 @@ class Composer:
             best = _by_score(paper.sentences)
             if not best:
                 continue
-            items.append(prompts.LIST_ITEM.format(title=paper.title, quotes=self.cite_sentences(cites, best[:1])))
+            others = " ".join(s.text for p, _ in members if p is not paper for s in p.sentences)
+            name = own_name(paper, squash(others + " " + evidence.plan.query))
+            title = f"{paper.title} ({name})" if name else paper.title
+            items.append(prompts.LIST_ITEM.format(title=title, quotes=self.cite_sentences(cites, best[:1])))
         return Composition(prompts.LIST_INTRO + "\n" + "\n".join(items), cites.items(), "list",
                            answerable=max(pr for _, pr in chosen))
 
@@ -321,6 +333,34 @@ def _new_names(text: str, question: str, field: frozenset[str] = frozenset()) ->
     return [t for t in key_terms(strip_citations(text), skip_first=False)
             if squash(t) not in q and len(t) > 2 and squash(t) not in field
             and not (t.isupper() and t.lower() in initials)]
+
+
+_COINED = re.compile(r"^(?=.*[A-Za-z])(?:[A-Z][\w-]*[A-Z][\w-]*|[\w-]*\d[\w-]*)$")  # GNOT, FactFormer, GPT-4, LLaMA
+
+
+_INTRODUCES = re.compile(r"\b(propose|introduce|present|develop|design|build|call|name|dub|term|coin|refer\s+to)"
+                         r"(s|d|ed)?\b", re.IGNORECASE)
+_NAME_WINDOW = 10  # words after "we propose" in which the name comes ("we propose a novel …, named X")
+
+
+def own_name(paper: PaperEvidence, elsewhere: str) -> str:
+    """The name a paper gives its method when its title does not carry it ("Scalable Transformer for PDE Surrogate
+    Modeling" calls its model FactFormer): the first coined name in its idea sentences that neither the question
+    nor the other papers use, just after a verb that introduces it. A reader scanning a list knows papers by these
+    names."""
+    head = paper.title.split(":")[0] if ":" in paper.title else ""
+    if head and len(head.split()) <= 3:
+        return ""  # "GNOT: A General Neural Operator…": the title leads with it
+    title = squash(paper.title)
+    for s in usable(paper.sentences):
+        if role(s) != "method":
+            continue
+        for m in _INTRODUCES.finditer(s.text):
+            for term in key_terms(" ".join(s.text[m.end():].split()[:_NAME_WINDOW]), skip_first=False):
+                if len(term) > 2 and _COINED.match(term) and not common_acronym(term) \
+                        and squash(term) not in elsewhere and squash(term) not in title:
+                    return term
+    return ""
 
 
 def _own_words(part: Part, parts: tuple[Part, ...]) -> str:

@@ -216,6 +216,13 @@ def test_list_cites_one_sentence_per_paper(corpus: Corpus, quiet: AnswerEngine) 
     assert len(music) >= 3 and len(music) >= 0.6 * len(ans.citations)  # recall first, most items on topic
 
 
+def test_list_item_names_the_method_its_title_lacks(corpus: Corpus, quiet: AnswerEngine) -> None:
+    ans = quiet.ask("Which papers here apply transformers to solving partial differential equations?")
+    assert_grounded(corpus, ans)
+    assert "- Scalable Transformer for PDE Surrogate Modeling (FactFormer): " in ans.answer
+    assert "- GNOT: A General Neural Operator Transformer for Operator Learning: " in ans.answer  # title has it
+
+
 @pytest.mark.parametrize("question", [
     "What FID does StyleSwin obtain on FFHQ-1024?",                 # the paper gives no such number
     "Which paper here forecasts earthquakes from seismograph recordings?",  # a topic the papers lack
