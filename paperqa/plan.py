@@ -139,7 +139,7 @@ def intent_of(q: str) -> Intent:
     """The question's intent, from its form."""
     if _LIST.search(q) and not _IS_THERE.search(q):
         return Intent.LIST
-    number = bool(_NUMBER_ASK.search(q) or _metric_ask(q))
+    number = bool(_NUMBER_ASK.search(q) or _metric_ask(q)[1])
     if _COMPARE_STRONG.search(q) or (_COMPARE.search(q) and not number):
         return Intent.COMPARE
     if _IS_THERE.search(q):
@@ -178,8 +178,11 @@ _GENERIC_METRIC = frozenset("score scores number numbers value values result res
                             "improvement reduction".split())
 
 
-def _metric_ask(q: str) -> str:
-    """The words naming an asked quantity ("top-1 accuracy" in "What ImageNet top-1 accuracy does X reach?")."""
+def _metric_ask(q: str) -> tuple[str, bool]:
+    """The words naming an asked quantity ("top-1 accuracy" in "What ImageNet top-1 accuracy does X reach?"), and
+    whether the question asks for a quantity at all.
+    A parenthesis is read past: "What mean opinion score (MOS) does X obtain?" asks a quantity as plainly."""
+    q = re.sub(r"\s*\([^()]{1,40}\)", "", q)
     m = re.search(r"\bwhat(?:'s|\s+is|\s+are|\s+was|\s+were)?\s+(?:the\s+)?((?:[\w%-]+\s+){0,4}?[\w%-]+)\s+"
                   r"(?:does|do|did|is|are|was|were|can|could|will|would|has|have|of|for|on|in|at|when|with|that|"
                   r"reported|achieved|reached|obtained)\b", q, re.IGNORECASE)
@@ -188,7 +191,7 @@ def _metric_ask(q: str) -> str:
         for i, w in enumerate(words):
             if any(w == mw or w.startswith(mw) for mw in _METRIC_WORDS):
                 phrase = words[max(0, i - 1):i + 1] if i and words[i - 1] not in STOPWORDS else [w]
-                return " ".join(x for x in phrase if x not in _GENERIC_METRIC) or " "
+                return " ".join(x for x in phrase if x not in _GENERIC_METRIC), True
     m = _NUMBER_ASK.search(q)
     if m:
         keep: list[str] = []
@@ -198,14 +201,13 @@ def _metric_ask(q: str) -> str:
                 break
             if w not in STOPWORDS and w not in _GENERIC_METRIC:
                 keep.append(w)
-        return " ".join(keep[:2])
-    return ""
+        return " ".join(keep[:2]), True
+    return "", False
 
 
 def _part(text: str) -> Part:
-    metric = _metric_ask(text)
-    if _NUMBER_ASK.search(text) or metric == " " or (metric and any(metric.split()[-1].startswith(w)
-                                                                         for w in _METRIC_WORDS)):
+    metric, quantity = _metric_ask(text)
+    if quantity:
         return Part(text.strip(), Asks.QUANTITY, metric.strip())
     if _NAME_ASK.search(text):
         return Part(text.strip(), Asks.NAME)

@@ -83,6 +83,19 @@ def test_one_question_is_one_part() -> None:
 ])
 def test_metric_words(question: str, metric: str) -> None:
     assert make_plan(question).parts[0].metric == metric
+    assert make_plan(question).parts[0].asks is Asks.QUANTITY
+
+
+@pytest.mark.parametrize("question", [
+    "What mean opinion score (MOS) does FastSpeech obtain on LJSpeech?",  # a generic word after its qualifier
+    "What FID (lower is better) does RAR reach?",                          # a parenthesis before the verb
+])
+def test_a_quantity_is_asked_whatever_follows_its_name(question: str) -> None:
+    assert make_plan(question).parts[0].asks is Asks.QUANTITY
+
+
+def test_a_name_ask_is_not_a_quantity() -> None:
+    assert make_plan("What dataset does RAR use?").parts[0].asks is Asks.NAME
 
 
 def test_yes_no_claim_and_subject() -> None:
