@@ -86,7 +86,7 @@ _ASK_EXPLAIN = re.compile(r"\b(can|could|would)\s+you\s+(explain|describe|summar
                           re.IGNORECASE)
 _EXPLAIN = re.compile(
     r"\band\s+how\s+(does|do|did|can)\s+(it|they|this|that)\b|"
-    r"^\s*how\s+(does|do|did|can|could|would|is|are)\b(?!\s+(many|much)\b)|"
+    r"^\s*how\s+(does|do|did|can|could|would|is|are|was|were|has|have)\b(?!\s+(many|much)\b)|^\s*why\b|"
     r"^\s*(explain|describe|summari[sz]e|outline|overview)\b|\b(can|could)\s+you\s+(explain|describe|summari[sz]e)\b|"
     r"\bwhat('s|\s+is|\s+are)\s+the\s+(\w+\s+)?(idea|intuition|trick|insight|mechanism|principle|contribution|"
     r"approach|method|innovation|novelty)\b|"

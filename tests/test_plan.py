@@ -17,6 +17,8 @@ from paperqa.plan import Asks, Intent, make_plan
     ("Explain the idea behind Tokens-to-Token ViT.", Intent.EXPLAIN),
     ("Can you explain what DenseFormer changes in the transformer?", Intent.EXPLAIN),
     ("What problem does LazyDiffusion solve, and how?", Intent.EXPLAIN),
+    ("How was Searchformer trained to search with fewer steps than A*?", Intent.EXPLAIN),
+    ("Why does PoolFormer replace attention with pooling?", Intent.EXPLAIN),
     ("How do Speechformer and DASpeech differ?", Intent.COMPARE),
     ("What is the difference between Instant3D and Flex3D in how many views they use?", Intent.COMPARE),
     ("HAT vs TurboViT: how do they search for architectures?", Intent.COMPARE),
