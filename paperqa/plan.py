@@ -140,7 +140,7 @@ def intent_of(q: str) -> Intent:
     if _LIST.search(q) and not _IS_THERE.search(q):
         return Intent.LIST
     number = bool(_NUMBER_ASK.search(q) or _metric_ask(q)[1])
-    if _COMPARE_STRONG.search(q) or (_COMPARE.search(q) and not number):
+    if _COMPARE_STRONG.search(q) or (_COMPARE.search(q) and not number) or _asks_each(q):
         return Intent.COMPARE
     if _IS_THERE.search(q):
         return Intent.IDENTIFY
@@ -153,6 +153,12 @@ def intent_of(q: str) -> Intent:
     if _EXPLAIN.search(q) and not number and not _NAME_ASK.search(q.split(" and ")[0]):
         return Intent.EXPLAIN
     return Intent.FACT
+
+
+def _asks_each(q: str) -> bool:
+    """"A and B both …: what does each use?": the same question put to two named things is a comparison."""
+    return bool(re.search(r"\b(each|both)\b", q, re.IGNORECASE)) and len(
+        [e for e in entity_phrases(q) if not common_acronym(e)]) >= 2
 
 
 def _subject_given(q: str) -> bool:

@@ -22,6 +22,7 @@ from paperqa.plan import Asks, Intent, make_plan
     ("How do Speechformer and DASpeech differ?", Intent.COMPARE),
     ("What is the difference between Instant3D and Flex3D in how many views they use?", Intent.COMPARE),
     ("HAT vs TurboViT: how do they search for architectures?", Intent.COMPARE),
+    ("PoolFormer and Decision ConvFormer both build on MetaFormer: what token mixer does each use?", Intent.COMPARE),
     ("Compare StyleSwin with ViTGAN.", Intent.COMPARE),
     ("Does MeshGPT use graph convolutions?", Intent.YESNO),
     ("Is DevFormer equipped with relative positional embeddings?", Intent.YESNO),
