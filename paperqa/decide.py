@@ -221,6 +221,8 @@ def member_features(paper: PaperEvidence, top_relevance: float) -> dict[str, flo
 _NEGATION = re.compile(r"^(no|not|never|neither|nor|without|lacks?|lacking|fails?|failed|absence|absent|instead|"
                        r"rather|eliminat\w*|avoid\w*|unnecessary|unlike|cannot|none|\w+n't|prevent\w*|"
                        r"abolish\w*)$", re.IGNORECASE)
+# "we replace X with Y": X is not used; the scope ends at "with"/"by" ("replaced" is often an adjective: left out)
+_REPLACE = re.compile(r"^(replace|replaces|replacing|substitute|substitutes|substituting)$", re.IGNORECASE)
 _FREE = re.compile(r"\b([A-Za-z]+)-free\b", re.IGNORECASE)  # "training-free": no training
 _UP = frozenset("increas higher more greater improv enhanc promot rais elevat boost faster better larger outperform "
                 "gain positiv induc activ upregulat exceed surpass stronger".split())
@@ -237,9 +239,10 @@ def _negated_roots(text: str, window: int = 15) -> set[str]:
     out = {word_root(m.group(1)) for m in _FREE.finditer(text)}
     tokens = re.findall(r"[A-Za-z0-9'-]+|[,;:.()]", text)
     for i, w in enumerate(tokens):
-        if _NEGATION.match(w):
+        replaces = bool(_REPLACE.match(w))
+        if _NEGATION.match(w) or replaces:
             for x in tokens[i + 1:i + 1 + window]:
-                if _CLAUSE_END.match(x):
+                if _CLAUSE_END.match(x) or (replaces and x.lower() in ("with", "by")):
                     break
                 out |= {word_root(p) for p in x.split("-") if p} | {word_root(x)}
     return out

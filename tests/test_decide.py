@@ -58,6 +58,16 @@ def test_verdict_features_see_negation_in_scope() -> None:
     assert verdict_features(claim, other)["neg_mismatch"] == 0.0
 
 
+def test_what_a_sentence_replaces_is_not_used() -> None:
+    claim = "ViTok is built on a convolutional backbone"
+    replaced = _s("We replace the typical convolutional backbone with an enhanced Vision Transformer.")
+    assert verdict_features(claim, replaced)["neg_mismatch"] == 1.0
+    # what replaces it is used, and "replaced" as an adjective negates nothing
+    assert verdict_features("ViTok uses an enhanced Vision Transformer", replaced)["neg_mismatch"] == 0.0
+    adjective = _s("We train it with the pre-training task of replaced token detection.")
+    assert verdict_features("It is trained with a replaced token detection task", adjective)["neg_mismatch"] == 0.0
+
+
 def test_verdict_features_see_opposite_directions() -> None:
     assert verdict_features("Aspirin increases bleeding risk", _s("Aspirin reduced bleeding risk."))[
         "direction_mismatch"] == 1.0
