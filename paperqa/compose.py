@@ -229,7 +229,7 @@ class Composer:
         idea ("we propose X") and then say how it works in the next sentences, so the idea sentence and the two
         after it, plus the best-rated sentence for this question when it is elsewhere."""
         sentences = usable(paper.sentences)
-        method = [s for s in sentences if role(s) == "method"]
+        method = [s for s in sentences if _IDEA.search(s.text)] or [s for s in sentences if role(s) == "method"]
         anchor = method[0] if method else ranked[0]
         chosen = [anchor] + [s for s in sentences if s.index > anchor.index][:STORY_FOLLOWERS]
         for s in ranked:  # then the sentences rated best for this question, up to the cap
@@ -338,6 +338,10 @@ def _new_names(text: str, question: str, field: frozenset[str] = frozenset()) ->
 _COINED = re.compile(r"^(?=.*[A-Za-z])(?:[A-Z][\w-]*[A-Z][\w-]*|[\w-]*\d[\w-]*)$")  # GNOT, FactFormer, GPT-4, LLaMA
 
 
+# The sentence that states a paper's idea says so ("we propose X", "in this paper, we explore…"); the broader
+# method cue ("X is a …", "uses …") also fires on background sentences, so it is only the fallback.
+_IDEA = re.compile(r"\b(we|this\s+paper|this\s+work|our\s+work)\s+(propose|present|introduce|develop|design|devise|"
+                   r"formulate|explore|investigate|build|construct)\w*\b", re.IGNORECASE)
 _INTRODUCES = re.compile(r"\b(propose|introduce|present|develop|design|build|call|name|dub|term|coin|refer\s+to)"
                          r"(s|d|ed)?\b", re.IGNORECASE)
 _NAME_WINDOW = 10  # words after "we propose" in which the name comes ("we propose a novel …, named X")

@@ -145,6 +145,16 @@ def test_explain_tells_the_idea_in_the_papers_order(corpus: Corpus, quiet: Answe
     assert "locality-sensitive hashing" in ans.answer and "reversible residual layers" in ans.answer
 
 
+def test_explain_starts_from_the_sentence_that_states_the_idea(corpus: Corpus, quiet: AnswerEngine) -> None:
+    """'Transformer is a new kind of neural architecture…' opens the TNT abstract; the story starts at 'In this
+    paper, we … explore a new architecture', whose next sentence says how (visual sentences and visual words)."""
+    ans = quiet.ask("Summarize the Transformer in Transformer (TNT) architecture.")
+    assert_grounded(corpus, ans)
+    assert ans.mode == "explain" and ans.citations[0].title == "Transformer in Transformer"
+    assert "visual sentences" in ans.answer and "visual words" in ans.answer
+    assert "Transformer is a new kind of neural architecture" not in ans.answer
+
+
 def test_compare_puts_each_side_beside_the_other(corpus: Corpus, quiet: AnswerEngine) -> None:
     ans = quiet.ask("How do Speechformer and DASpeech differ?")
     assert_grounded(corpus, ans)
