@@ -92,6 +92,7 @@ _EXPLAIN = re.compile(
     r"approach|method|innovation|novelty)\b|"
     r"^\s*what\s+(problem|problems|issue|challenge)s?\s+(does|do|did)\b|"
     r"^\s*what\s+(does|do|did)\s+.+\s+(do|propose|introduce|contribute)\s*\??$|"
+    r"^\s*what\s+(does|do|did)\s+.+\s+(change|add|modify)\s+(about|in|to)\b|"
     r"^\s*(what|who)\s+(is|are)\s+[^,]{1,60}\??$", re.IGNORECASE)
 _HOW_MEASURE = re.compile(r"\bhow\s+(many|much|fast|large|big|long|often|well|accurate|accurately|small|high|low|"
                           r"deep|wide)\b", re.IGNORECASE)
@@ -140,7 +141,10 @@ def intent_of(q: str) -> Intent:
     if _LIST.search(q) and not _IS_THERE.search(q):
         return Intent.LIST
     number = bool(_NUMBER_ASK.search(q) or _metric_ask(q)[1])
-    if _COMPARE_STRONG.search(q) or (_COMPARE.search(q) and not number) or _asks_each(q):
+    identify = bool(_IDENTIFY.search(q)) and not _subject_given(q)
+    # "compare"/"comparison" inside "Which suite was built to compare X?" names what the thing does: the question
+    # still asks which one it is
+    if _COMPARE_STRONG.search(q) or (_COMPARE.search(q) and not number and not identify) or _asks_each(q):
         return Intent.COMPARE
     if _IS_THERE.search(q):
         return Intent.IDENTIFY
@@ -148,7 +152,7 @@ def intent_of(q: str) -> Intent:
         return Intent.EXPLAIN
     if _is_yes_no(q) and not re.match(r"^\s*(is|are)\s+there\b", q, re.IGNORECASE):
         return Intent.YESNO
-    if _IDENTIFY.search(q) and not _subject_given(q):
+    if identify:
         return Intent.IDENTIFY
     if _EXPLAIN.search(q) and not number and not _NAME_ASK.search(q.split(" and ")[0]):
         return Intent.EXPLAIN

@@ -19,6 +19,8 @@ from paperqa.plan import Asks, Intent, make_plan
     ("What problem does LazyDiffusion solve, and how?", Intent.EXPLAIN),
     ("How was Searchformer trained to search with fewer steps than A*?", Intent.EXPLAIN),
     ("Why does PoolFormer replace attention with pooling?", Intent.EXPLAIN),
+    ("What does iTransformer change about the Transformer for forecasting?", Intent.EXPLAIN),
+    ("Which benchmark was built to compare efficient attention variants?", Intent.IDENTIFY),
     ("How do Speechformer and DASpeech differ?", Intent.COMPARE),
     ("What is the difference between Instant3D and Flex3D in how many views they use?", Intent.COMPARE),
     ("HAT vs TurboViT: how do they search for architectures?", Intent.COMPARE),
