@@ -74,7 +74,9 @@ _PAPER_NOUNS = r"(papers|works|studies|articles|publications|approaches|methods|
 _LIST = re.compile(rf"^\s*(which|what)\s+(other\s+)?{_PAPER_NOUNS}\b|"
                    rf"\b(list|name|find|show|give)\s+(me\s+)?(all\s+|the\s+|some\s+|any\s+)?{_PAPER_NOUNS}\b|"
                    rf"\b(are\s+there|any)\s+(other\s+)?{_PAPER_NOUNS}\b|\bwhich\s+of\s+the\s+papers\b|"
-                   r"\bpapers\s+(here\s+)?(that|which|about|on)\b", re.IGNORECASE)
+                   r"\bpapers\s+(here\s+)?(that|which|about|on)\b|"
+                   r"^\s*what\s+(work|research|literature)\s+(is|exists)\s+(there\s+)?(on|about|in)\b",
+                   re.IGNORECASE)
 _IS_THERE = re.compile(r"^\s*(is|was)\s+there\s+(a|any|an)\s+(paper|work|study|article|system|model|method|"
                        r"approach|framework)\b|^\s*(has|have)\s+(anyone|any\s+paper|any\s+work)\b", re.IGNORECASE)
 # Strong cues ask to compare whatever else the question asks; "compared to" mid-sentence may just qualify a number.

@@ -35,6 +35,7 @@ from paperqa.plan import Asks, Intent, make_plan
     ("Is there a paper that pre-trains a transformer for Arabic?", Intent.IDENTIFY),
     ("Which papers here apply transformers to music?", Intent.LIST),
     ("List the papers about speech synthesis.", Intent.LIST),
+    ("What work is there on generating graphic-design layouts?", Intent.LIST),
 ])
 def test_intent_from_the_question_form(question: str, intent: Intent) -> None:
     assert make_plan(question).intent is intent
