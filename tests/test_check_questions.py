@@ -59,6 +59,16 @@ def test_real_question_file_has_no_problems() -> None:
     assert cq.check(cq.DEFAULT_QUESTIONS) == []
 
 
+@pytest.mark.parametrize("name", ["blind", "blind2"])
+def test_blind_question_files_have_no_problems(name: str) -> None:
+    """The blind sets are validated like the project's own: a wrong gold title or must_include string would
+    silently punish a correct answer."""
+    path = cq.REPO / "eval" / name / "questions.jsonl"
+    assert cq.check(path) == []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    assert len(rows) >= cq.BLIND_MIN_TOTAL and {r["split"] for r in rows} == {"blind"}
+
+
 def test_real_file_meets_type_minimums_in_both_splits() -> None:
     rows = _real_rows()
     table = cq.count_table(rows)
