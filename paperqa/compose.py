@@ -97,6 +97,9 @@ class Composer:
     def subject_paper(self, evidence: EvidenceSet) -> PaperEvidence:
         """The paper the question is about, by the fitted paper model: a title naming the subject, the subject in
         the text, the best sentence's score against the other papers', retrieval rank (ties to retrieval order)."""
+        titled = [p for p in evidence.papers if p.named_in_title]
+        if len(titled) == 1:  # the question names this paper's method in its title: the answer is about it, or none
+            return titled[0]
         top = max((s.score for s in usable(evidence.sentences())), default=0.0)
         holders = subject_holders(evidence)
         return max(evidence.papers, key=lambda p: (self.d.paper.prob(paper_features(evidence, p, top, holders)),

@@ -223,6 +223,7 @@ _NEGATION = re.compile(r"^(no|not|never|neither|nor|without|lacks?|lacking|fails
                        r"abolish\w*)$", re.IGNORECASE)
 # "we replace X with Y": X is not used; the scope ends at "with"/"by" ("replaced" is often an adjective: left out)
 _REPLACE = re.compile(r"^(replace|replaces|replacing|substitute|substitutes|substituting)$", re.IGNORECASE)
+_NON = re.compile(r"\bnon-([A-Za-z]+)\b", re.IGNORECASE)  # "non-autoregressive": not autoregressive
 _FREE = re.compile(r"\b([A-Za-z]+)-free\b", re.IGNORECASE)  # "training-free": no training
 _UP = frozenset("increas higher more greater improv enhanc promot rais elevat boost faster better larger outperform "
                 "gain positiv induc activ upregulat exceed surpass stronger".split())
@@ -236,11 +237,12 @@ _CLAUSE_END = re.compile(r"^[,;:.()]$|^(but|while|whereas|although|though|yet|in
 def _negated_roots(text: str, window: int = 15) -> set[str]:
     """Roots of the words a negation governs: the words after 'not'/'without'/… up to the end of its clause
     ("does not rely on either 2D priors or the explicit estimation of camera poses"), and X of 'X-free'."""
-    out = {word_root(m.group(1)) for m in _FREE.finditer(text)}
+    out = {word_root(m.group(1)) for m in _FREE.finditer(text)} | {word_root(m.group(1)) for m in _NON.finditer(text)}
     tokens = re.findall(r"[A-Za-z0-9'-]+|[,;:.()]", text)
     for i, w in enumerate(tokens):
         replaces = bool(_REPLACE.match(w))
-        if _NEGATION.match(w) or replaces:
+        falls_short = w.lower() == "short" and i > 0 and tokens[i - 1].lower() in ("fall", "falls", "fell", "falling")
+        if _NEGATION.match(w) or replaces or falls_short:
             for x in tokens[i + 1:i + 1 + window]:
                 if _CLAUSE_END.match(x) or (replaces and x.lower() in ("with", "by")):
                     break

@@ -130,6 +130,15 @@ def test_fact_about_a_named_thing_is_answered_from_its_paper_only(corpus: Corpus
     assert ans.refused and "17.79" not in ans.answer
 
 
+def test_a_paper_the_question_names_in_its_title_answers_for_itself(corpus: Corpus, quiet: AnswerEngine) -> None:
+    """PixArt-α's abstract gives no MS-COCO FID; Parti's does. The question names PixArt-α (its title's head), so
+    Parti's number must not answer it."""
+    ans = quiet.ask("What FID does PixArt-α obtain on MS-COCO zero-shot?")
+    assert_grounded(corpus, ans)
+    assert ans.refused and "7.23" not in ans.answer
+    assert not any(c.title.startswith("Scaling Autoregressive Models") for c in ans.citations)
+
+
 def test_identify_adds_the_sentence_that_names_the_method(corpus: Corpus, quiet: AnswerEngine) -> None:
     ans = quiet.ask("What programming language was proposed as a computational model of the transformer encoder?")
     assert_grounded(corpus, ans)

@@ -68,6 +68,14 @@ def test_what_a_sentence_replaces_is_not_used() -> None:
     assert verdict_features("It is trained with a replaced token detection task", adjective)["neg_mismatch"] == 0.0
 
 
+def test_falling_short_and_non_prefixes_negate() -> None:
+    short = _s("T5 outperforms all other models, but still falls short of the human baseline.")
+    assert verdict_features("T5 matches the human baseline", short)["neg_mismatch"] == 1.0
+    non = _s("Frieren is a non-autoregressive generator of spectrogram latents.")
+    assert verdict_features("Frieren is an autoregressive audio generator", non)["neg_mismatch"] == 1.0
+    assert verdict_features("Frieren generates spectrogram latents", non)["neg_mismatch"] == 0.0
+
+
 def test_verdict_features_see_opposite_directions() -> None:
     assert verdict_features("Aspirin increases bleeding risk", _s("Aspirin reduced bleeding risk."))[
         "direction_mismatch"] == 1.0
