@@ -264,9 +264,8 @@ class Composer:
             ranked = sorted(usable(paper.sentences), key=lambda s: -(s.score + s.aspect_sim))
             # One paper can set its method against another's: then its sentences naming this side speak for it.
             shared = sum(1 for s2, p2 in sides if p2 is not None and p2.paper_id == paper.paper_id) > 1
-            mentions = [s for s in ranked if _mentions(side, s.text)]
             if shared:
-                pool = mentions or ranked
+                pool = [s for s in ranked if _mentions(side, s.text)] or ranked
                 chosen = sorted(pool[:SIDE_SENTENCES], key=lambda s: s.index)
             else:  # each side told as an explanation is: its idea, how it works, and its sentence on the aspect
                 chosen = self.story(paper, ranked)
@@ -316,12 +315,14 @@ class Composer:
             return refusal(prompts.REFUSAL, max((pr for _, pr in members), default=0.0))
         cites = CitationList()
         items = []
+        texts = {p.paper_id: squash(" ".join(s.text for s in p.sentences)) for p, _ in members}
+        question = squash(evidence.plan.query)
         for paper, _ in chosen:
             best = _by_score(paper.sentences)
             if not best:
                 continue
-            others = " ".join(s.text for p, _ in members if p is not paper for s in p.sentences)
-            name = own_name(paper, squash(others + " " + evidence.plan.query))
+            elsewhere = " ".join([question] + [x for pid, x in texts.items() if pid != paper.paper_id])
+            name = own_name(paper, elsewhere)
             title = f"{paper.title} ({name})" if name else paper.title
             items.append(prompts.LIST_ITEM.format(title=title, quotes=self.cite_sentences(cites, best[:1])))
         return Composition(prompts.LIST_INTRO + "\n" + "\n".join(items), cites.items(), "list",
@@ -345,6 +346,8 @@ _COINED = re.compile(r"^(?=.*[A-Za-z])(?:[A-Z][\w-]*[A-Z][\w-]*|[\w-]*\d[\w-]*)$
 # method cue ("X is a …", "uses …") also fires on background sentences, so it is only the fallback.
 _IDEA = re.compile(r"\b(we|this\s+paper|this\s+work|our\s+work)\s+(propose|present|introduce|develop|design|devise|"
                    r"formulate|explore|investigate|build|construct)\w*\b", re.IGNORECASE)
+# Where a paper names its method: just after a verb that introduces or names it ("…, named X", "we call it X").
+# Narrower than _IDEA's verbs: after "explore"/"investigate" comes the topic ("Text-to-Layout"), not a name.
 _INTRODUCES = re.compile(r"\b(propose|introduce|present|develop|design|build|call|name|dub|term|coin|refer\s+to)"
                          r"(s|d|ed)?\b", re.IGNORECASE)
 _NAME_WINDOW = 10  # words after "we propose" in which the name comes ("we propose a novel …, named X")
