@@ -130,6 +130,27 @@ def test_fact_about_a_named_thing_is_answered_from_its_paper_only(corpus: Corpus
     assert ans.refused and "17.79" not in ans.answer
 
 
+def test_answerable_reads_whether_the_paper_holds_the_asked_setting(corpus: Corpus, quiet: AnswerEngine) -> None:
+    """The gate's name features: the answering paper holds the thing asked about and the setting it is asked on
+    (the dataset Speechformer's abstract reports), or not (a benchmark it never mentions); the quantity's own name
+    ("BLEU") is not a setting."""
+    from paperqa.decide import answerable_features, score_sentences
+    from paperqa.evidence import gather
+
+    def features(question: str) -> dict[str, float]:
+        plan = quiet.plan(question)
+        ev = gather(plan, quiet.retriever, quiet.sentence_vectors, quiet.retrieval_settings.top_k)
+        score_sentences(ev, quiet.decisions.sentence)
+        paper = next(p for p in ev.papers if "Speechformer" in p.title)
+        return answerable_features(ev, paper.sentences)
+
+    held = features("What BLEU gain does Speechformer report on MuST-C?")
+    absent = features("What BLEU gain does Speechformer report on WMT14 English-French?")
+    assert held["head_held"] == absent["head_held"] == 1.0
+    assert held["setting_cover"] == 1.0 and absent["setting_cover"] == 0.0
+    assert quiet.decisions.answerable.prob(held) > quiet.decisions.answerable.prob(absent)
+
+
 def test_a_paper_the_question_names_in_its_title_answers_for_itself(corpus: Corpus, quiet: AnswerEngine) -> None:
     """PixArt-α's abstract gives no MS-COCO FID; Parti's does. The question names PixArt-α (its title's head), so
     Parti's number must not answer it."""
