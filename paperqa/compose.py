@@ -23,7 +23,7 @@ from paperqa.decide import (
     subject_holders,
     verdict_features,
 )
-from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence, role
+from paperqa.evidence import EvidenceSet, PaperEvidence, Sentence, acronym_in_title, role
 from paperqa.lexical import tokenize
 from paperqa.plan import Asks, Intent, Part
 from paperqa.terms import (
@@ -397,7 +397,7 @@ def _named(side: str, paper: PaperEvidence) -> bool:
     """The side is a name this paper carries (in its title or abstract), not a description."""
     names = entity_phrases(side)
     text = paper.title + " " + " ".join(s.text for s in paper.sentences)
-    return bool(names) and all(term_in(n, squash(text), text) for n in names)
+    return bool(names) and all(term_in(n, squash(text), text) or acronym_in_title(n, paper.title) for n in names)
 
 
 def _mentions(side: str, text: str) -> bool:

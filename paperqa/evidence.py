@@ -144,6 +144,29 @@ def names_in_head(names: list[str], title: str) -> bool:
     return any(_has(n, title) and len(_words(n)) * 2 >= len(words) for n in names)
 
 
+_ACRONYM = re.compile(r"^(?=.*[A-Z])[A-Za-z]{3,8}$")
+_GLUE = frozenset(("a", "an", "and", "the", "of", "for", "with", "to", "in", "on", "via", "&"))
+
+
+def acronym_in_title(name: str, title: str) -> bool:
+    """The name is spelt by the initials of a run of title words, short linking words skipped: "DeiT" for "Data-
+    efficient image Transformers", "EET" for "Easy and Efficient Transformer". Papers often call themselves by
+    such a name that their title and abstract never write out."""
+    if not _ACRONYM.match(name):
+        return False
+    target = name.lower()
+    words = [w for w in re.findall(r"[A-Za-z0-9]+", title) if w.lower() not in _GLUE]
+    initials = "".join(w[0].lower() for w in words)
+    return target in initials and any(
+        initials[i:i + len(target)] == target for i in range(len(words) - len(target) + 1))
+
+
+def defines(name: str, text: str) -> bool:
+    """The text introduces the name as its own: "(RAR)", "termed RAR", "called RAR", "dubbed RAR"."""
+    n = re.escape(name)
+    return bool(re.search(rf"\(\s*{n}\s*[),;]|\b(termed|called|dubbed|named|coined)\s+(as\s+)?{n}\b", text))
+
+
 def title_run(question: str, title: str) -> float:
     """How much of the title the question repeats word for word: 1.0 when it holds the whole title or the part
     before the colon, else the longest run of title words it holds (counting content words) over the title's
@@ -287,11 +310,21 @@ def _side_paper(side: str, aspect: str, hits: list[PaperHit], retriever: Retriev
     retrieval puts first for the side's own words."""
     names = entity_phrases(side)
     if names:
-        for where in ("title", "all"):
-            for h in hits:
-                text = h.title if where == "title" else h.title + " " + h.paper.abstract
-                if all(_has(n, text) for n in names):
-                    return h
+        for h in hits:
+            if all(_has(n, h.title) for n in names):
+                return h
+        if len(names) == 1 and _ACRONYM.match(names[0]):  # the side is a short name: a title may spell it
+            defined = next((h for h in hits if defines(names[0], h.paper.abstract)), None)
+            if defined is not None:  # "Randomized AutoRegressive modeling (RAR)": the abstract says it is this paper
+                return defined
+            spelt = [t for t in retriever.titles() if acronym_in_title(names[0], t)]
+            if len(spelt) == 1:
+                found = retriever.retrieve(spelt[0], k=1, fusion="bm25").hits
+                if found and found[0].title == spelt[0]:
+                    return found[0]
+        for h in hits:
+            if all(_has(n, h.title + " " + h.paper.abstract) for n in names):
+                return h
         extra = retriever.retrieve(side, k=3, fusion="bm25").hits
         return next((h for h in extra if all(_has(n, h.title + " " + h.paper.abstract) for n in names)), None)
     found = retriever.retrieve(f"{side} {aspect}".strip(), k=1).hits

@@ -194,6 +194,15 @@ def test_compare_puts_each_side_beside_the_other(corpus: Corpus, quiet: AnswerEn
     assert ans.answer.index("**Speechformer**") < ans.answer.index("**DASpeech**")
 
 
+def test_compare_side_named_by_its_titles_initials(corpus: Corpus, quiet: AnswerEngine) -> None:
+    """DeiT's abstract never writes "DeiT"; its title spells it ("Data-efficient image Transformers"). Papers that
+    mention DeiT as a baseline must not stand for it."""
+    ans = quiet.ask("DeiT versus HAT: what does each one propose?")
+    assert_grounded(corpus, ans)
+    assert ans.mode == "compare"
+    assert any(c.title.startswith("Training data-efficient image transformers") for c in ans.citations)
+
+
 def test_compare_tells_each_side_from_its_idea_sentence(corpus: Corpus, quiet: AnswerEngine) -> None:
     """Each side is told as an explanation is: the sentence stating its idea and the ones after it, in order."""
     ans = quiet.ask("How do Handwriting Transformers (HWT) and the visual-archetypes handwriting generator differ "
