@@ -206,6 +206,10 @@ class Composer:
             head = best.title.split(":")[0] if ":" in best.title else ""
             if naming and not (head and _new_names(head, plan.query, common)):
                 chosen.append(max(naming, key=lambda s: s.score))
+        # what the identified paper proposes, in its own words, when the quoted sentence is not already that
+        idea = next((s for s in usable(pool) if s.paper_id == best.paper_id and _IDEA.search(s.text)), None)
+        if idea is not None and idea not in chosen and len(chosen) < 2:
+            chosen.append(idea)
         for part in plan.parts[1:]:  # "…, and how big is its dataset?": asked of the paper just identified
             s = self.part_sentence(part, [x for x in pool if x.paper_id == best.paper_id], plan.query,
                                    _own_words(part, plan.parts))
@@ -344,7 +348,8 @@ _COINED = re.compile(r"^(?=.*[A-Za-z])(?:[A-Z][\w-]*[A-Z][\w-]*|[\w-]*\d[\w-]*)$
 
 # The sentence that states a paper's idea says so ("we propose X", "in this paper, we explore…"); the broader
 # method cue ("X is a …", "uses …") also fires on background sentences, so it is only the fallback.
-_IDEA = re.compile(r"\b(we|this\s+paper|this\s+work|our\s+work)\s+(propose|present|introduce|develop|design|devise|"
+_IDEA = re.compile(r"\b(we|this\s+paper|this\s+work|our\s+work)\s+(\w+ly\s+|also\s+|further\s+|first\s+)?"
+                   r"(propose|present|introduce|develop|design|devise|"
                    r"formulate|explore|investigate|build|construct)\w*\b", re.IGNORECASE)
 # Where a paper names its method: just after a verb that introduces or names it ("…, named X", "we call it X").
 # Narrower than _IDEA's verbs: after "explore"/"investigate" comes the topic ("Text-to-Layout"), not a name.

@@ -260,15 +260,25 @@ def _negated_roots(text: str, window: int = 15) -> set[str]:
     ("does not rely on either 2D priors or the explicit estimation of camera poses"), and X of 'X-free'."""
     out = {word_root(m.group(1)) for m in _FREE.finditer(text)} | {word_root(m.group(1)) for m in _NON.finditer(text)}
     tokens = re.findall(r"[A-Za-z0-9'-]+|[,;:.()]", text)
+    scoped: set[int] = set()
     for i, w in enumerate(tokens):
         replaces = bool(_REPLACE.match(w))
         falls_short = w.lower() == "short" and i > 0 and tokens[i - 1].lower() in ("fall", "falls", "fell", "falling")
         if _NEGATION.match(w) or replaces or falls_short:
-            for x in tokens[i + 1:i + 1 + window]:
+            scoped.add(i)
+            for j in range(i + 1, min(len(tokens), i + 1 + window)):
+                x = tokens[j]
                 if _CLAUSE_END.match(x) or (replaces and x.lower() in ("with", "by")):
                     break
-                out |= {word_root(p) for p in x.split("-") if p} | {word_root(x)}
-    return out
+                scoped.add(j)
+    def roots(x: str) -> set[str]:
+        return {word_root(p) for p in x.split("-") if p} | {word_root(x)}
+
+    negated = {r for j in scoped for r in roots(tokens[j])}
+    # "we use reversible residual layers instead of the standard residuals": a word the sentence also affirms
+    # outside any negation is not what it denies
+    affirmed = {r for j, x in enumerate(tokens) if j not in scoped for r in roots(x)}
+    return out | (negated - affirmed)
 
 
 def _roots(text: str) -> set[str]:

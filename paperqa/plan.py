@@ -75,10 +75,13 @@ _LIST = re.compile(rf"^\s*(which|what)\s+(other\s+)?{_PAPER_NOUNS}\b|"
                    rf"\b(list|name|find|show|give)\s+(me\s+)?(all\s+|the\s+|some\s+|any\s+)?{_PAPER_NOUNS}\b|"
                    rf"\b(are\s+there|any)\s+(other\s+)?{_PAPER_NOUNS}\b|\bwhich\s+of\s+the\s+papers\b|"
                    r"\bpapers\s+(here\s+)?(that|which|about|on)\b|"
-                   r"^\s*what\s+(work|research|literature)\s+(is|exists)\s+(there\s+)?(on|about|in)\b",
-                   re.IGNORECASE)
+                   r"^\s*what\s+(work|research|literature)\s+(is|exists)\s+(there\s+)?(on|about|in)\b|"
+                   r"\bwhich\s+ones\b|^\s*(i'?m|i\s+am)\s+(looking|searching)\s+for\s+([\w-]+\s+){0,2}?"
+                   r"(papers|works|studies|surveys|articles)\b", re.IGNORECASE)
 _IS_THERE = re.compile(r"^\s*(is|was)\s+there\s+(a|any|an)\s+(paper|work|study|article|system|model|method|"
-                       r"approach|framework)\b|^\s*(has|have)\s+(anyone|any\s+paper|any\s+work)\b", re.IGNORECASE)
+                       r"approach|framework)\b|^\s*(has|have)\s+(anyone|any\s+paper|any\s+work)\b|"
+                       r"^\s*(i'?m|i\s+am)\s+(looking|searching)\s+for\s+(a|an|the|some|any)?\s*(paper|work|"
+                       r"study|survey|article|method|model)\b(?!s)", re.IGNORECASE)
 # Strong cues ask to compare whatever else the question asks; "compared to" mid-sentence may just qualify a number.
 _COMPARE_STRONG = re.compile(r"\b(differ|differs|difference|differences|differently|distinguish\w*|versus|vs\.?|"
                              r"vice\s+versa|contrast)\b|^\s*compare\b|\bhow\s+(do|does|did)\s+.+\s+and\s+.+\s+"
@@ -87,10 +90,10 @@ _COMPARE = re.compile(r"\b(different\s+from|compare[sd]?|comparison|better\s+tha
 _ASK_EXPLAIN = re.compile(r"\b(can|could|would)\s+you\s+(explain|describe|summari[sz]e|tell\s+me|outline)\b",
                           re.IGNORECASE)
 _EXPLAIN = re.compile(
-    r"\band\s+how\s+(does|do|did|can)\s+(it|they|this|that)\b|"
+    r"\band\s+how\s+(does|do|did|can)\s+(it|they|this|that)\b|,?\s+and\s+why\s*\??\s*$|"
     r"^\s*how\s+(does|do|did|can|could|would|is|are|was|were|has|have)\b(?!\s+(many|much)\b)|^\s*why\b|"
     r"^\s*(explain|describe|summari[sz]e|outline|overview)\b|\b(can|could)\s+you\s+(explain|describe|summari[sz]e)\b|"
-    r"\bwhat('s|\s+is|\s+are)\s+the\s+(\w+\s+)?(idea|intuition|trick|insight|mechanism|principle|contribution|"
+    r"\bwhat('s|\s+is|\s+are)\s+(the|[\w-]+'s)\s+(\w+\s+)?(idea|intuition|trick|insight|mechanism|principle|contribution|"
     r"approach|method|innovation|novelty)\b|"
     r"^\s*what\s+(problem|problems|issue|challenge)s?\s+(does|do|did)\b|"
     r"^\s*what\s+(does|do|did)\s+.+\s+(do|propose|introduce|contribute)\s*\??$|"
@@ -100,7 +103,7 @@ _HOW_MEASURE = re.compile(r"\bhow\s+(many|much|fast|large|big|long|often|well|ac
                           r"deep|wide)\b", re.IGNORECASE)
 _HEAD_NOUNS = (r"(paper|work|study|article|method|model|framework|system|approach|architecture|technique|network|"
                r"algorithm|tool|benchmark|transformer|pipeline|library|variant|family|language|dataset|scheme|"
-               r"mechanism|module|layer|agent|codec|detector|generator)")
+               r"mechanism|module|layer|agent|codec|detector|generator|project|effort|team|suite|solution)")
 _IDENTIFY = re.compile(rf"^\s*(which|what)\s+([\w'-]+\s+){{0,3}}?{_HEAD_NOUNS}\b|"
                        rf"^\s*what\s+is\s+the\s+name\s+of\b|\bname\s+the\s+{_HEAD_NOUNS}\b|"
                        r"^\s*who\s+(proposed|introduced|developed)\b", re.IGNORECASE)
@@ -143,7 +146,10 @@ def intent_of(q: str) -> Intent:
     if _LIST.search(q) and not _IS_THERE.search(q):
         return Intent.LIST
     number = bool(_NUMBER_ASK.search(q) or _metric_ask(q)[1])
-    identify = bool(_IDENTIFY.search(q)) and not _subject_given(q)
+    head = _IDENTIFY.search(q)
+    # "What is System 2 Attention …": a capitalised head noun belongs to a name, not "what system …"
+    named_head = head is not None and bool(re.search(r"\s[A-Z]\w*$", head.group(0)))
+    identify = head is not None and not named_head and not _subject_given(q)
     # "compare"/"comparison" inside "Which suite was built to compare X?" names what the thing does: the question
     # still asks which one it is
     if _COMPARE_STRONG.search(q) or (_COMPARE.search(q) and not number and not identify) or _asks_each(q):
@@ -163,8 +169,11 @@ def intent_of(q: str) -> Intent:
 
 def _asks_each(q: str) -> bool:
     """"A and B both …: what does each use?": the same question put to two named things is a comparison."""
-    return bool(re.search(r"\b(each|both)\b", q, re.IGNORECASE)) and len(
-        [e for e in entity_phrases(q) if not common_acronym(e)]) >= 2
+    if not re.search(r"\b(each|both)\b", q, re.IGNORECASE):
+        return False
+    if re.search(r"\b[A-Z][\w.-]*\s+and\s+[A-Z][\w.-]*\s+both\b", q):  # "MaskGIT and RAR both …": two names
+        return True
+    return len([e for e in entity_phrases(q) if not common_acronym(e)]) >= 2
 
 
 def _subject_given(q: str) -> bool:

@@ -94,8 +94,11 @@ _OPENERS = frozenset("both one according given suppose so ok okay please also co
                      "among across under over".split())
 
 
+_FIRST_PERSON = frozenset(("i", "i'm", "i've", "i'd", "i'll", "im"))  # "I'm looking for …" names nothing
+
+
 def _name_like(word: str, sentence_start: bool) -> bool:
-    if word.lower() in QUESTION_WORDS or word.lower() in STOPWORDS:
+    if word.lower() in QUESTION_WORDS or word.lower() in STOPWORDS or word.lower() in _FIRST_PERSON:
         return False
     has_digit = any(c.isdigit() for c in word)
     if (has_digit and any(c.isalpha() for c in word)) or any(c.isupper() for c in word[1:]):
@@ -113,21 +116,27 @@ def entity_phrases(text: str) -> list[str]:
         w = m.group(0).rstrip("%").removesuffix("'s")
         start = text[: m.start()].rstrip()
         sentence_start = not start or start.endswith((".", "?", "!", ":", '"', "“"))
-        if _name_like(w, sentence_start):
-            if run and m.start() - prev_end <= 1 and text[prev_end:m.start()] in (" ", ""):
+        adjacent = bool(run) and m.start() - prev_end <= 1 and text[prev_end:m.start()] in (" ", "")
+        if _name_like(w, sentence_start) or (adjacent and w.isdigit()):  # "System 2 Attention" is one name
+            if adjacent:
                 run.append(w)
             else:
-                if run:
-                    out.append(" ".join(run))
+                _close(run, out)
                 run = [w]
             prev_end = m.start() + len(m.group(0))
         else:
-            if run:
-                out.append(" ".join(run))
+            _close(run, out)
             run = []
+    _close(run, out)
+    return list(dict.fromkeys(out))
+
+
+def _close(run: list[str], out: list[str]) -> None:
+    """End a run of name words; a number only joins a name when a name word follows it ("Llama 2" stays "Llama")."""
+    while run and run[-1].isdigit():
+        run.pop()
     if run:
         out.append(" ".join(run))
-    return list(dict.fromkeys(out))
 
 
 def squash(text: str) -> str:

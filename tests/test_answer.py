@@ -166,6 +166,16 @@ def test_identify_adds_the_sentence_that_names_the_method(corpus: Corpus, quiet:
     assert ans.mode == "identify" and "RASP" in ans.answer
 
 
+def test_identify_adds_what_the_paper_proposes(corpus: Corpus, quiet: AnswerEngine) -> None:
+    """A "which paper" answer quotes the sentence that matches the question and, when that is not it, the
+    sentence in which the paper states what it proposes."""
+    ans = quiet.ask("Which paper studies step patterns for rhythm games generated from music audio?")
+    assert_grounded(corpus, ans)
+    assert ans.mode == "identify" and len(ans.citations) >= 2
+    assert any(re.search(r"\bwe (newly )?(propose|present|introduce|formulate)", c.quote, re.IGNORECASE)
+               for c in ans.citations)
+
+
 def test_explain_tells_the_idea_in_the_papers_order(corpus: Corpus, quiet: AnswerEngine) -> None:
     ans = quiet.ask("How does Reformer make Transformers cheaper on long sequences?")
     assert_grounded(corpus, ans)

@@ -58,6 +58,12 @@ def test_verdict_features_see_negation_in_scope() -> None:
     assert verdict_features(claim, other)["neg_mismatch"] == 0.0
 
 
+def test_a_word_the_sentence_also_affirms_is_not_negated() -> None:
+    s = _s("We use reversible residual layers instead of the standard residuals.")
+    assert verdict_features("Reformer uses reversible residual layers", s)["neg_mismatch"] == 0.0
+    assert verdict_features("Reformer uses standard residual layers", s)["neg_mismatch"] == 1.0
+
+
 def test_what_a_sentence_replaces_is_not_used() -> None:
     claim = "ViTok is built on a convolutional backbone"
     replaced = _s("We replace the typical convolutional backbone with an enhanced Vision Transformer.")

@@ -36,9 +36,23 @@ from paperqa.plan import Asks, Intent, make_plan
     ("Which papers here apply transformers to music?", Intent.LIST),
     ("List the papers about speech synthesis.", Intent.LIST),
     ("What work is there on generating graphic-design layouts?", Intent.LIST),
+    # a capitalised head noun is part of a name ("System"), a possessive or ", and why?" asks for the idea
+    ("What is Stable Cascade Network and how does it work?", Intent.EXPLAIN),
+    ("What is MeshPad's key idea for editing meshes?", Intent.EXPLAIN),
+    ("What does PoolFormer remove, and why?", Intent.EXPLAIN),
+    ("Which project fine-tunes GPT-2 on recipes?", Intent.IDENTIFY),
+    ("MaskBit and RAR both generate ImageNet images - what does each change?", Intent.COMPARE),
+    ("I'm looking for surveys on transformers for time series - which ones are there?", Intent.LIST),
+    ("I'm looking for a paper that writes piano covers from pop songs.", Intent.IDENTIFY),
 ])
 def test_intent_from_the_question_form(question: str, intent: Intent) -> None:
     assert make_plan(question).intent is intent
+
+
+def test_a_number_inside_a_name_joins_it() -> None:
+    plan = make_plan("What is System 2 Attention and how does it work?")
+    assert plan.intent is Intent.EXPLAIN and plan.subject == "System 2 Attention"
+    assert make_plan("MaskBit and RAR both generate images - how does each do it?").sides == ("MaskBit", "RAR")
 
 
 def test_names_join_adjacent_capitalised_words() -> None:

@@ -34,6 +34,12 @@ def test_numbers_skip_links_and_digits_inside_names() -> None:
     assert "33" not in numbers("the sh33 model")
 
 
+def test_entity_phrases_keep_numbers_inside_names_and_skip_first_person() -> None:
+    assert entity_phrases("What is System 2 Attention?") == ["System 2 Attention"]
+    assert entity_phrases("Does Llama 2 help?") == ["Llama"]  # a number closing a run is not part of the name
+    assert entity_phrases("I'm looking for work on Marigold") == ["Marigold"]
+
+
 def test_entity_phrases_join_names_and_skip_openers() -> None:
     assert entity_phrases("Both Emu and JetFormer generate images") == ["Emu", "JetFormer"]
     assert entity_phrases("How does the Attention Free Transformer work?") == ["Attention Free Transformer"]
