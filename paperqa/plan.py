@@ -169,6 +169,9 @@ def intent_of(q: str) -> Intent:
 
 def _asks_each(q: str) -> bool:
     """"A and B both …: what does each use?": the same question put to two named things is a comparison."""
+    quoted = [m.group(1) or m.group(2) for m in _QUOTED.finditer(q)]
+    if len(quoted) >= 2 and re.search(r"[\"”’']\s+and\s+[\"“‘']", q):  # "do 'Title A' and 'Title B' …?"
+        return True
     if not re.search(r"\b(each|both)\b", q, re.IGNORECASE):
         return False
     if re.search(r"\b[A-Z][\w.-]*\s+and\s+[A-Z][\w.-]*\s+both\b", q):  # "MaskGIT and RAR both …": two names
@@ -281,6 +284,9 @@ def _sides(q: str, entities: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
             if a and b and a.lower() != b.lower():
                 aspect = q[m.end():].strip(" ?.,:;")
                 return (a, b), aspect
+    quoted = [m.group(1) or m.group(2) for m in _QUOTED.finditer(q)]
+    if len(quoted) >= 2:  # titles in quotes are the sides, whatever names they hold
+        return (quoted[0], quoted[1]), ""
     named = [e for e in entities if not common_acronym(e)] or list(entities)
     both = re.search(r"\b(?P<a>[A-Z][\w.-]*)\s+and\s+(?P<b>[A-Z][\w.-]*)\b", q)
     if both:

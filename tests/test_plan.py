@@ -44,6 +44,7 @@ from paperqa.plan import Asks, Intent, make_plan
     ("MaskBit and RAR both generate ImageNet images - what does each change?", Intent.COMPARE),
     ("I'm looking for surveys on transformers for time series - which ones are there?", Intent.LIST),
     ("I'm looking for a paper that writes piano covers from pop songs.", Intent.IDENTIFY),
+    ("What do 'Attention Is All You Need' and 'Reformer: The Efficient Transformer' report?", Intent.COMPARE),
 ])
 def test_intent_from_the_question_form(question: str, intent: Intent) -> None:
     assert make_plan(question).intent is intent
