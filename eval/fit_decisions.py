@@ -58,7 +58,8 @@ from paperqa.records import normalise_title
 REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = REPO / "eval" / "questions.jsonl"
 # Blind sets already run once and then read for diagnosis: from then on they are training questions like dev.
-SPENT_BLIND = tuple(REPO / "eval" / name / "questions.jsonl" for name in ("blind", "blind2", "blind3", "blind4"))
+SPENT_BLIND = tuple(REPO / "eval" / name / "questions.jsonl"
+                    for name in ("blind", "blind2", "blind3", "blind4", "blind5"))
 CORPUS = REPO / "data" / "trending-papers-274-abstracts.txt"
 SCIFACT = Path(os.environ.get("PAPERQA_SCIFACT_DIR", REPO.parent / "shared" / "benchmarks" / "scifact"))
 FALSE_REFUSAL_TARGET = 0.05  # answerable questions (and SciFact claims) the model may refuse, out of fold; 0.06

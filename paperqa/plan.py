@@ -77,7 +77,13 @@ _LIST = re.compile(rf"^\s*(which|what)\s+(other\s+)?{_PAPER_NOUNS}\b|"
                    r"\bpapers\s+(here\s+)?(that|which|about|on)\b|"
                    r"^\s*what\s+(work|research|literature)\s+(is|exists)\s+(there\s+)?(on|about|in)\b|"
                    r"\bwhich\s+ones\b|^\s*(i'?m|i\s+am)\s+(looking|searching)\s+for\s+([\w-]+\s+){0,2}?"
-                   r"(papers|works|studies|surveys|articles)\b", re.IGNORECASE)
+                   r"(papers|works|studies|surveys|articles)\b|"
+                   # a second sentence that asks for the papers ("I'm interested in X. Which papers cover that?")
+                   rf"[.?!—:]\s+(which|what)\s+(other\s+)?{_PAPER_NOUNS}\b|\blist\s+them\b|"
+                   r"^\s*what('s|\s+is)\s+(there\s+)?(in\s+)?here\s+(on|about)\b|"
+                   r"^\s*what\s+(work|research|literature)\s+(here\s+)?(is|exists)\b|"
+                   r"^\s*which\s+([\w-]+\s+){0,3}?(systems|models|methods|approaches|architectures|datasets|"
+                   r"benchmarks|tools)\s+(are|exist)\s+(in|here|there)\b", re.IGNORECASE)
 _IS_THERE = re.compile(r"^\s*(is|was)\s+there\s+(a|any|an)\s+(paper|work|study|article|system|model|method|"
                        r"approach|framework)\b|^\s*(has|have)\s+(anyone|any\s+paper|any\s+work)\b|"
                        r"^\s*(i'?m|i\s+am)\s+(looking|searching)\s+for\s+(a|an|the|some|any)?\s*(paper|work|"
@@ -85,7 +91,8 @@ _IS_THERE = re.compile(r"^\s*(is|was)\s+there\s+(a|any|an)\s+(paper|work|study|a
 # Strong cues ask to compare whatever else the question asks; "compared to" mid-sentence may just qualify a number.
 _COMPARE_STRONG = re.compile(r"\b(differ|differs|difference|differences|differently|distinguish\w*|versus|vs\.?|"
                              r"vice\s+versa|contrast)\b|^\s*compare\b|\bhow\s+(do|does|did)\s+.+\s+and\s+.+\s+"
-                             r"(compare|relate)\b|\bstack\s+up\b", re.IGNORECASE)
+                             r"(compare|relate)\b|\bstack\s+up\b|"
+                             r"^\s*how\s+(do|does|did)\s+[^,]+\s+relate\s+to\b", re.IGNORECASE)
 _COMPARE = re.compile(r"\b(different\s+from|compare[sd]?|comparison|better\s+than|worse\s+than)\b", re.IGNORECASE)
 _ASK_EXPLAIN = re.compile(r"\b(can|could|would)\s+you\s+(explain|describe|summari[sz]e|tell\s+me|outline)\b",
                           re.IGNORECASE)
@@ -97,6 +104,7 @@ _EXPLAIN = re.compile(
     r"approach|method|innovation|novelty)\b|"
     r"^\s*what\s+(problem|problems|issue|challenge)s?\s+(does|do|did)\b|"
     r"^\s*what\s+(does|do|did)\s+.+\s+(do|propose|introduce|contribute)\s*\??$|"
+    r"^\s*what\s+(does|do|did)\s+.+\s+(actually|exactly|really)\s+do\b|^\s*what\s+exactly\b|"
     r"^\s*what\s+(does|do|did)\s+.+\s+(change|add|modify)\s+(about|in|to)\b|"
     r"^\s*(what|who)\s+(is|are)\s+[^,]{1,60}\??$", re.IGNORECASE)
 _HOW_MEASURE = re.compile(r"\bhow\s+(many|much|fast|large|big|long|often|well|accurate|accurately|small|high|low|"
@@ -145,7 +153,7 @@ def intent_of(q: str) -> Intent:
     """The question's intent, from its form."""
     if _LIST.search(q) and not _IS_THERE.search(q):
         return Intent.LIST
-    number = bool(_NUMBER_ASK.search(q) or _metric_ask(q)[1])
+    number = _asks_number(q)
     head = _IDENTIFY.search(q)
     # "What is System 2 Attention …": a capitalised head noun belongs to a name, not "what system …"
     named_head = head is not None and bool(re.search(r"\s[A-Z]\w*$", head.group(0)))
@@ -165,6 +173,18 @@ def intent_of(q: str) -> Intent:
     if _EXPLAIN.search(q) and not number and not _NAME_ASK.search(q.split(" and ")[0]):
         return Intent.EXPLAIN
     return Intent.FACT
+
+
+def _asks_number(q: str) -> bool:
+    """A quantity is asked by the question's own form or one of its clauses ("How many…", "…, and by how much…"),
+    not by a clause inside another ask ("How does Paraformer know how many tokens to emit?" asks how)."""
+    if not re.match(r"^\s*how\s+(does|do|did|can|could|would)\b", q, re.IGNORECASE):
+        return bool(_NUMBER_ASK.search(q) or _metric_ask(q)[1])
+    for m in _NUMBER_ASK.finditer(q):  # "How does X …": only a clause of its own asks a number
+        if q[:m.start()].rstrip().lower().endswith((",", ";", "?", ".", ":", "and", "—", "-")):
+            return True
+    later = [p for p in _SPLIT_PARTS.split(q)[1:] if p and len(p.split()) >= 2]
+    return any(_metric_ask(p)[1] for p in later)  # "…, and what improvements does each report?"
 
 
 def _asks_each(q: str) -> bool:
@@ -231,7 +251,7 @@ def _metric_ask(q: str) -> tuple[str, bool]:
 
 def _part(text: str) -> Part:
     metric, quantity = _metric_ask(text)
-    if quantity:
+    if quantity and _asks_number(text):
         return Part(text.strip(), Asks.QUANTITY, metric.strip())
     if _NAME_ASK.search(text):
         return Part(text.strip(), Asks.NAME)
@@ -255,7 +275,8 @@ def _parts(q: str) -> tuple[Part, ...]:
 
 
 def _clean_phrase(text: str) -> str:
-    text = re.sub(r"^\s*(the|a|an)\s+", "", text.strip(" ?.,:;'\""), flags=re.IGNORECASE)
+    text = re.sub(rf"^\s*{_AUX}\s+", "", text.strip(" ?.,:;'\""), flags=re.IGNORECASE)
+    text = re.sub(r"^\s*(the|a|an)\s+", "", text, flags=re.IGNORECASE)
     return text.strip()
 
 

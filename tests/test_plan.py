@@ -45,9 +45,23 @@ from paperqa.plan import Asks, Intent, make_plan
     ("I'm looking for surveys on transformers for time series - which ones are there?", Intent.LIST),
     ("I'm looking for a paper that writes piano covers from pop songs.", Intent.IDENTIFY),
     ("What do 'Attention Is All You Need' and 'Reformer: The Efficient Transformer' report?", Intent.COMPARE),
+    ("Are there surveys on speeding up transformers? List them.", Intent.LIST),
+    ("I care about music generation. Which papers cover that?", Intent.LIST),
+    ("Which speech models are in the collection?", Intent.LIST),
+    ("What's here on graph transformers?", Intent.LIST),
+    ("How does GenCAD relate to DeepCAD?", Intent.COMPARE),
+    ("What does LazyDiffusion actually do to the image?", Intent.EXPLAIN),
+    ("How does MaskGIT decide how many tokens to keep at each step?", Intent.EXPLAIN),  # "how many" is inside
 ])
 def test_intent_from_the_question_form(question: str, intent: Intent) -> None:
     assert make_plan(question).intent is intent
+
+
+def test_a_quantity_asked_in_a_clause_of_its_own_counts() -> None:
+    assert make_plan("How does MaskGIT decide how many tokens to keep?").parts[0].asks is Asks.STATEMENT
+    assert make_plan("How many parameters does MaskGIT have?").parts[0].asks is Asks.QUANTITY
+    assert make_plan("How does MeshPad differ from MeshGPT, and what improvements does each report?").asks_number
+    assert make_plan("Do Reformer and Combiner both cut attention cost?").sides == ("Reformer", "Combiner")
 
 
 def test_a_number_inside_a_name_joins_it() -> None:
