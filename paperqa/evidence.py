@@ -125,6 +125,16 @@ def plan_names(plan: QuestionPlan, rarity: Callable[[str], float], common: float
     return specific or names[:1]
 
 
+_EXAMPLES = re.compile(r"\b(?:such\s+as|e\.g\.,?|like|including|for\s+example,?|for\s+instance,?)\s+([^?.;:()]+)",
+                       re.IGNORECASE)
+
+
+def _example(name: str, query: str) -> bool:
+    """The question gives the name as an example of what it asks about ("a diffusion model such as Stable
+    Diffusion", "(e.g. REINFORCE or PPO)"), not as what every paper must be about."""
+    return any(_has(name, m.group(1)) for m in _EXAMPLES.finditer(query))
+
+
 def _has(term: str, text: str) -> bool:
     return term_in(term, squash(text), text)
 
@@ -241,6 +251,8 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
     # A comparison is about an aspect ("how they represent images"): each side's sentences are weighed by it.
     aspect = plan.aspect or " ".join(w for w in plan.query.split() if not any(_has(n, w) for n in plan.sides))
     aspect_vec = retriever.embedder.encode([aspect])[0] if plan.intent is Intent.COMPARE and aspect.strip() else None
+    required = [n for n in names if not _example(n, plan.query)] if plan.intent in (Intent.LIST, Intent.IDENTIFY) \
+        else names
     q_words = [w for w in dict.fromkeys(tokenize(plan.query)) if w not in QUESTION_WORDS]
     idf = {w: lex.idf(w) for w in q_words}
     unseen = lex.idf("\x00")  # the IDF of a word no chunk holds
@@ -257,6 +269,8 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
         full = hit.title + " " + hit.paper.abstract
         paper_words = set(tokenize(full))
         ent_paper = (sum(_has(n, full) for n in names) / len(names)) if names else 1.0
+        if required != names:  # holding an example counts; lacking one does not count against the paper
+            ent_paper = max(ent_paper, (sum(_has(n, full) for n in required) / len(required)) if required else 1.0)
         relevance = hit.dense_sim if hit.dense_sim is not None else float(sims.max()) if len(sims) else 0.0
         title_words = set(tokenize(hit.title))
         best = float(sims.max()) if len(sims) else 0.0

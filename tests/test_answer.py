@@ -176,6 +176,14 @@ def test_identify_adds_what_the_paper_proposes(corpus: Corpus, quiet: AnswerEngi
                for c in ans.citations)
 
 
+def test_a_list_does_not_drop_papers_for_lacking_an_example_name(corpus: Corpus, quiet: AnswerEngine) -> None:
+    """FiffDepth repurposes diffusion generators for depth without naming Stable Diffusion, the question's example."""
+    ans = quiet.ask("Which papers turn a pretrained image diffusion model, e.g. Stable Diffusion, into a depth "
+                    "estimator?")
+    assert_grounded(corpus, ans)
+    assert ans.mode == "list" and any(c.title.startswith("FiffDepth") for c in ans.citations)
+
+
 def test_explain_tells_the_idea_in_the_papers_order(corpus: Corpus, quiet: AnswerEngine) -> None:
     ans = quiet.ask("How does Reformer make Transformers cheaper on long sequences?")
     assert_grounded(corpus, ans)

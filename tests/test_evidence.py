@@ -24,3 +24,11 @@ def test_an_abstract_defines_its_own_name() -> None:
     assert defines("PoolFormer", "the derived model, termed as PoolFormer, achieves competitive performance")
     # a baseline the abstract compares with is mentioned, not defined
     assert not defines("DeiT", "surpassing well-tuned baselines DeiT-B/ResMLP-B24 by 0.3%/1.1% accuracy")
+
+
+def test_names_given_as_examples_are_examples() -> None:
+    from paperqa.evidence import _example
+
+    q = "Which papers turn a diffusion model such as Stable Diffusion into a depth estimator (e.g. Marigold or X)?"
+    assert _example("Stable Diffusion", q) and _example("Marigold", q)
+    assert not _example("Stable Diffusion", "Which papers fine-tune Stable Diffusion for depth?")
