@@ -566,8 +566,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = {
         "fitted": dt.datetime.now().isoformat(timespec="seconds"),
         "by": "python -m eval.fit_decisions" + (" --no-scifact" if args.no_scifact else ""),
-        "training_data": {"dev_questions": sum(a.qid.startswith("q") for a in asked),
-                          "spent_blind_questions": sum(not a.qid.startswith("q") for a in asked),
+        "training_data": {"dev_questions": sum(r["split"] == "dev" for r in dev),
+                          "spent_blind_questions": sum(r["split"] == "blind" for r in dev),
                           "generated": len(generated), "scifact_train_claims": len(sf_asked)},
         "cross_validation": report,
         "models": {m.name: m.to_dict() for m in (sentence, answerable, member, verdict, paper)},

@@ -271,14 +271,16 @@ def _negated_roots(text: str, window: int = 15) -> set[str]:
                 if _CLAUSE_END.match(x) or (replaces and x.lower() in ("with", "by")):
                     break
                 scoped.add(j)
-    def roots(x: str) -> set[str]:
-        return {word_root(p) for p in x.split("-") if p} | {word_root(x)}
-
-    negated = {r for j in scoped for r in roots(tokens[j])}
+    negated = {r for j in scoped for r in _token_roots(tokens[j])}
     # "we use reversible residual layers instead of the standard residuals": a word the sentence also affirms
     # outside any negation is not what it denies
-    affirmed = {r for j, x in enumerate(tokens) if j not in scoped for r in roots(x)}
+    affirmed = {r for j, x in enumerate(tokens) if j not in scoped for r in _token_roots(x)}
     return out | (negated - affirmed)
+
+
+def _token_roots(token: str) -> set[str]:
+    """The roots of a token and of each part of a hyphenated one ("front-view": front, view, front-view)."""
+    return {word_root(p) for p in token.split("-") if p} | {word_root(token)}
 
 
 def _roots(text: str) -> set[str]:

@@ -164,11 +164,8 @@ def acronym_in_title(name: str, title: str) -> bool:
     such a name that their title and abstract never write out."""
     if not _ACRONYM.match(name):
         return False
-    target = name.lower()
     words = [w for w in re.findall(r"[A-Za-z0-9]+", title) if w.lower() not in _GLUE]
-    initials = "".join(w[0].lower() for w in words)
-    return target in initials and any(
-        initials[i:i + len(target)] == target for i in range(len(words) - len(target) + 1))
+    return name.lower() in "".join(w[0].lower() for w in words)  # one initial per word: a run of words
 
 
 def defines(name: str, text: str) -> bool:
@@ -331,11 +328,11 @@ def _side_paper(side: str, aspect: str, hits: list[PaperHit], retriever: Retriev
             defined = next((h for h in hits if defines(names[0], h.paper.abstract)), None)
             if defined is not None:  # "Randomized AutoRegressive modeling (RAR)": the abstract says it is this paper
                 return defined
-            spelt = [t for t in retriever.titles() if acronym_in_title(names[0], t)]
+            spelt = [pid for pid, title in retriever.titles().items() if acronym_in_title(names[0], title)]
             if len(spelt) == 1:
-                found = retriever.retrieve(spelt[0], k=1, fusion="bm25").hits
-                if found and found[0].title == spelt[0]:
-                    return found[0]
+                stored = retriever.store.get_papers(spelt)
+                if spelt[0] in stored:
+                    return PaperHit(paper=stored[spelt[0]], score=0.0)
         for h in hits:
             if all(_has(n, h.title + " " + h.paper.abstract) for n in names):
                 return h

@@ -104,7 +104,7 @@ class Retriever:
         self._lexical: BM25Index | None = None
         self._lexical_key: tuple[int, int] = (-1, -1)
         self._columns: tuple[BM25Index, dict[str, np.ndarray]] | None = None
-        self._titles: tuple[BM25Index, list[str]] | None = None
+        self._titles: tuple[BM25Index, dict[str, str]] | None = None
         self._lock = threading.Lock()
 
     def lexical(self) -> BM25Index:
@@ -122,13 +122,13 @@ class Retriever:
                 self._lexical_key = key
             return self._lexical
 
-    def titles(self) -> list[str]:
-        """Every stored paper's title, read once per store generation: a paper may go by a name only its title's
-        initials spell (see evidence.acronym_in_title), which no search for the name finds."""
+    def titles(self) -> dict[str, str]:
+        """Paper id -> title for every stored paper, read once per store generation: a paper may go by a name only
+        its title's initials spell (see evidence.acronym_in_title), which no search for the name finds."""
         index = self.lexical()
         with self._lock:
             if self._titles is None or self._titles[0] is not index:
-                self._titles = (index, [p.title for p in self.store.list_papers()])
+                self._titles = (index, {p.paper_id: p.title for p in self.store.list_papers()})
             return self._titles[1]
 
     def candidates(self, query: str, n: int, fusion: str, query_vec: np.ndarray | None = None) -> Candidates:
