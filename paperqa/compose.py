@@ -317,6 +317,11 @@ class Composer:
         chosen = [(p, pr) for p, pr in members if pr >= self.d.member.threshold]
         if not chosen:
             return refusal(prompts.REFUSAL, max((pr for _, pr in members), default=0.0))
+        if evidence.plan.exists:  # "Are there papers on X?" is answered yes only when the evidence answers at all
+            ok, p, reason = self.gate(evidence, _by_score([s for m, _ in chosen for s in m.sentences])[:3],
+                                      evidence.plan.parts[0])
+            if not ok:
+                return refusal(reason, p)
         cites = CitationList()
         items = []
         texts = {p.paper_id: squash(" ".join(s.text for s in p.sentences)) for p, _ in members}

@@ -55,6 +55,7 @@ class QuestionPlan:
     topic: tuple[str, ...] = field(default=())  # content-word roots of the query
     asks_link: bool = False  # asks where the code or project page is
     choice: bool = False     # yes/no form that offers alternatives ("does A or B help more?"): no Yes/No fits
+    exists: bool = False     # asks whether the library holds such a thing ("Is there a paper on X?")
 
     @property
     def asks_number(self) -> bool:
@@ -88,6 +89,14 @@ _IS_THERE = re.compile(r"^\s*(is|was)\s+there\s+(a|any|an)\s+(paper|work|study|a
                        r"approach|framework)\b|^\s*(has|have)\s+(anyone|any\s+paper|any\s+work)\b|"
                        r"^\s*(i'?m|i\s+am)\s+(looking|searching)\s+for\s+(a|an|the|some|any)?\s*(paper|work|"
                        r"study|survey|article|method|model)\b(?!s)", re.IGNORECASE)
+# "Is there a paper on X?", "Does any paper here …?", "Are there surveys on X?": whether the library holds such a
+# thing. Answered like "which paper(s)", and a found answer opens with "Yes".
+_EXISTS = re.compile(r"^\s*(is|are|was|were)\s+there\b|^\s*(has|have|is|did|does|do)\s+(anyone|anybody)\b|"
+                     r"^\s*(does|do|did|has|have|is|are)\s+any\s+(one\s+|of\s+(these|the|them)\b|"
+                     r"(paper|papers|work|works|study|studies|article|articles)\b)", re.IGNORECASE)
+# … and asks for all of them ("Are there papers …", "Do any of these papers …")
+_EXISTS_MANY = re.compile(r"^\s*(are|were)\s+there\b|^\s*(do|did|have)\s+any\b|\bany\s+of\s+(these|the|them)\b",
+                          re.IGNORECASE)
 # Strong cues ask to compare whatever else the question asks; "compared to" mid-sentence may just qualify a number.
 _COMPARE_STRONG = re.compile(r"\b(differ|differs|difference|differences|differently|distinguish\w*|versus|vs\.?|"
                              r"vice\s+versa|contrast)\b|^\s*compare\b|\bhow\s+(do|does|did)\s+.+\s+and\s+.+\s+"
@@ -164,6 +173,8 @@ def intent_of(q: str) -> Intent:
         return Intent.COMPARE
     if _IS_THERE.search(q):
         return Intent.IDENTIFY
+    if _EXISTS.search(q):
+        return Intent.LIST if _EXISTS_MANY.search(q) else Intent.IDENTIFY
     if _ASK_EXPLAIN.search(q):
         return Intent.EXPLAIN
     if _is_yes_no(q) and not re.match(r"^\s*(is|are)\s+there\b", q, re.IGNORECASE):
@@ -410,7 +421,8 @@ def make_plan(question: str, previous_subject: str = "") -> QuestionPlan:
                         sides=sides, aspect=aspect, claim=_claim(query) if intent is Intent.YESNO else "",
                         follow_up=follow_up, topic=tuple(sorted(content_roots(query))),
                         asks_link=bool(_LINK_ASK.search(query)),
-                        choice=intent is Intent.YESNO and is_choice(query))
+                        choice=intent is Intent.YESNO and is_choice(query),
+                        exists=intent in (Intent.IDENTIFY, Intent.LIST) and bool(_EXISTS.search(query)))
 
 
 def words(text: str) -> list[str]:

@@ -176,6 +176,18 @@ def test_identify_adds_what_the_paper_proposes(corpus: Corpus, quiet: AnswerEngi
                for c in ans.citations)
 
 
+def test_is_there_a_paper_is_answered_yes_with_the_paper(corpus: Corpus, quiet: AnswerEngine) -> None:
+    ans = quiet.ask("Is there a paper that turns pop songs into piano covers?")
+    assert_grounded(corpus, ans)
+    assert not ans.refused and ans.answer.startswith("Yes.")
+    assert ans.citations[0].title.startswith("Pop2Piano")
+
+
+def test_is_there_a_paper_on_an_absent_topic_is_refused_without_a_yes(corpus: Corpus, quiet: AnswerEngine) -> None:
+    ans = quiet.ask("Are there papers on cooking recipes?")
+    assert ans.refused and not ans.answer.startswith("Yes")
+
+
 def test_a_list_does_not_drop_papers_for_lacking_an_example_name(corpus: Corpus, quiet: AnswerEngine) -> None:
     """FiffDepth repurposes diffusion generators for depth without naming Stable Diffusion, the question's example."""
     ans = quiet.ask("Which papers turn a pretrained image diffusion model, e.g. Stable Diffusion, into a depth "

@@ -52,6 +52,12 @@ from paperqa.plan import Asks, Intent, make_plan
     ("How does GenCAD relate to DeepCAD?", Intent.COMPARE),
     ("What does LazyDiffusion actually do to the image?", Intent.EXPLAIN),
     ("How does MaskGIT decide how many tokens to keep at each step?", Intent.EXPLAIN),  # "how many" is inside
+    # whether the library holds such a thing: one paper, or all of them
+    ("Is there a transformer for protein design here?", Intent.IDENTIFY),
+    ("Does any paper here train a transformer to play Go?", Intent.IDENTIFY),
+    ("Has anyone made transformers do arithmetic?", Intent.IDENTIFY),
+    ("Are there surveys on graph transformers?", Intent.LIST),
+    ("Do any of these papers use transformers for weather forecasting?", Intent.LIST),
 ])
 def test_intent_from_the_question_form(question: str, intent: Intent) -> None:
     assert make_plan(question).intent is intent
@@ -162,3 +168,15 @@ def test_follow_up_takes_the_previous_subject() -> None:
 def test_link_questions_are_marked() -> None:
     assert make_plan("Where is the code for HAT released?").asks_link
     assert not make_plan("What FID does RAR reach?").asks_link
+
+
+@pytest.mark.parametrize(("question", "exists"), [
+    ("Is there a paper that writes piano covers from pop songs?", True),
+    ("Are there surveys on graph transformers?", True),
+    ("Has anyone made transformers do arithmetic?", True),
+    ("Which paper writes piano covers from pop songs?", False),
+    ("Does Pop2Piano use melody extraction?", False),
+    ("Is there a difference between MaskGIT and RAR in decoding order?", False),  # a comparison, not existence
+])
+def test_a_question_that_asks_whether_the_library_holds_something(question: str, exists: bool) -> None:
+    assert make_plan(question).exists is exists
