@@ -176,6 +176,15 @@ def test_identify_adds_what_the_paper_proposes(corpus: Corpus, quiet: AnswerEngi
                for c in ans.citations)
 
 
+def test_a_verdict_reads_the_runner_up_sentence_too(corpus: Corpus, quiet: AnswerEngine) -> None:
+    """Small-E's best-matching sentence says decoder-only transformers dominate its field; the next one says it
+    replaces them with recurrent architectures. The answer is No, quoting that one."""
+    ans = quiet.ask("Is Small-E built on a decoder-only transformer backbone?")
+    assert_grounded(corpus, ans)
+    assert ans.mode == "yesno" and ans.answer.startswith("No.")
+    assert "recurrent architectures" in ans.citations[0].quote
+
+
 def test_is_there_a_paper_is_answered_yes_with_the_paper(corpus: Corpus, quiet: AnswerEngine) -> None:
     ans = quiet.ask("Is there a paper that turns pop songs into piano covers?")
     assert_grounded(corpus, ans)
