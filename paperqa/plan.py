@@ -374,6 +374,8 @@ def _fact_subject(q: str) -> str:
 
 
 _CHOICE = re.compile(r"\bor\b(?!\s+not\b)", re.IGNORECASE)
+_NEED = re.compile(r"\b(need|needs|needed|require|requires|required|rely|relies|depend|depends|have\s+to|has\s+to|"
+                   r"must)\b", re.IGNORECASE)
 
 
 def is_choice(q: str) -> bool:
@@ -382,7 +384,10 @@ def is_choice(q: str) -> bool:
     body = _LEAD_CLAUSE.sub("", q)
     if re.match(r"^\s*(is\s+it\s+true|true\s+or\s+false|am\s+i\s+right)\b", body, re.IGNORECASE):
         return False
-    return bool(_CHOICE.search(body.replace("and/or", "and")))
+    m = _CHOICE.search(body.replace("and/or", "and"))
+    # "Does it rely on melody or chord extraction?": after a verb of need the alternatives are any-of, and the
+    # question asks yes or no
+    return bool(m) and not _NEED.search(body[:m.start()])
 
 
 def _claim(q: str) -> str:

@@ -152,6 +152,8 @@ def test_yes_no_claim_and_subject() -> None:
     ("Does DragView need to explicitly estimate camera poses?", False),
     ("Is it true that aspirin or ibuprofen reduces fever?", False),  # a statement put to the test keeps its verdict
     ("Does the method work whether or not labels exist?", False),
+    ("Does the model rely on melody or chord extraction?", False),  # after a verb of need: any of them?
+    ("Do I need a GPU or special software to run it?", False),
 ])
 def test_a_yes_no_form_offering_alternatives_is_a_choice(question: str, choice: bool) -> None:
     assert make_plan(question).choice is choice
