@@ -176,6 +176,14 @@ def test_identify_adds_what_the_paper_proposes(corpus: Corpus, quiet: AnswerEngi
                for c in ans.citations)
 
 
+def test_identify_quotes_where_the_rest_of_the_description_is_found(corpus: Corpus, quiet: AnswerEngine) -> None:
+    """The walls and roofs of the question are in the abstract's last sentence, not in the ones that match best."""
+    ans = quiet.ask("Which paper generates house wireframes split into walls and roofs?")
+    assert_grounded(corpus, ans)
+    assert ans.mode == "identify" and ans.citations[0].title.startswith("Generating 3D House Wireframes")
+    assert any("roofs" in c.quote for c in ans.citations)
+
+
 def test_a_verdict_reads_the_runner_up_sentence_too(corpus: Corpus, quiet: AnswerEngine) -> None:
     """Small-E's best-matching sentence says decoder-only transformers dominate its field; the next one says it
     replaces them with recurrent architectures. The answer is No, quoting that one."""
