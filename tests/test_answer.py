@@ -13,7 +13,9 @@ import pytest
 from conftest import Corpus
 
 from paperqa.answer import Answer, AnswerEngine, Progress, Token
+from paperqa.compose import _rest_of_question
 from paperqa.errors import QuestionError
+from paperqa.evidence import Sentence
 from paperqa.llm import FakeLLM
 from paperqa.sentences import sentence_spans
 
@@ -182,6 +184,21 @@ def test_identify_quotes_where_the_rest_of_the_description_is_found(corpus: Corp
     assert_grounded(corpus, ans)
     assert ans.mode == "identify" and ans.citations[0].title.startswith("Generating 3D House Wireframes")
     assert any("roofs" in c.quote for c in ans.citations)
+
+
+def _sentence(text: str, index: int, score: float = 0.5) -> Sentence:
+    return Sentence("p", "A Wireframe Model", text, 0, len(text), index, 1, 0.5, {}, score=score)
+
+
+def test_the_rest_of_the_question_is_the_sentence_holding_most_unmatched_words() -> None:
+    chosen = [_sentence("We generate house wireframes.", 0)]
+    rest = [_sentence("Results improve on all benchmarks.", 1, score=0.9),
+            _sentence("Outputs split into walls, roofs and rooms.", 2, score=0.1),
+            _sentence("The walls are thin.", 3, score=0.8)]
+    topic = ("generat", "house", "wall", "roof", "wireframe")
+    assert _rest_of_question(topic, "A Wireframe Model", chosen, rest) is rest[1]
+    assert _rest_of_question(("house", "wireframe"), "A Wireframe Model", chosen, rest) is None  # all matched
+    assert _rest_of_question(("turkish",), "A Wireframe Model", chosen, rest) is None  # no sentence holds it
 
 
 def test_a_verdict_reads_the_runner_up_sentence_too(corpus: Corpus, quiet: AnswerEngine) -> None:
