@@ -88,7 +88,8 @@ _LIST = re.compile(rf"^\s*(which|what)\s+(other\s+)?{_PAPER_NOUNS}\b|"
 _IS_THERE = re.compile(r"^\s*(is|was)\s+there\s+(a|any|an)\s+(paper|work|study|article|system|model|method|"
                        r"approach|framework)\b|^\s*(has|have)\s+(anyone|any\s+paper|any\s+work)\b|"
                        r"^\s*(i'?m|i\s+am)\s+(looking|searching)\s+for\s+(a|an|the|some|any)?\s*(paper|work|"
-                       r"study|survey|article|method|model)\b(?!s)", re.IGNORECASE)
+                       r"study|survey|article|method|model)\b(?!s|\s+(papers|works|studies|articles|surveys)\b)",
+                       re.IGNORECASE)
 # "Is there a paper on X?", "Does any paper here …?", "Are there surveys on X?": whether the library holds such a
 # thing. Answered like "which paper(s)", and a found answer opens with "Yes".
 _EXISTS = re.compile(r"^\s*(is|are|was|were)\s+there\b|^\s*(has|have|is|did|does|do)\s+(anyone|anybody)\b|"

@@ -44,6 +44,7 @@ from paperqa.plan import Asks, Intent, make_plan
     ("MaskBit and RAR both generate ImageNet images - what does each change?", Intent.COMPARE),
     ("I'm looking for surveys on transformers for time series - which ones are there?", Intent.LIST),
     ("I'm looking for a paper that writes piano covers from pop songs.", Intent.IDENTIFY),
+    ("I'm looking for survey papers on graph transformers. Which ones are here?", Intent.LIST),
     ("What do 'Attention Is All You Need' and 'Reformer: The Efficient Transformer' report?", Intent.COMPARE),
     ("Are there surveys on speeding up transformers? List them.", Intent.LIST),
     ("I care about music generation. Which papers cover that?", Intent.LIST),
