@@ -103,6 +103,12 @@ _COMPARE_STRONG = re.compile(r"\b(differ|differs|difference|differences|differen
                              r"vice\s+versa|contrast)\b|^\s*compare\b|\bhow\s+(do|does|did)\s+.+\s+and\s+.+\s+"
                              r"(compare|relate)\b|\bstack\s+up\b|"
                              r"^\s*how\s+(do|does|did)\s+[^,]+\s+relate\s+to\b", re.IGNORECASE)
+# "How do PixArt-α and GenTron adapt …?": one "how" put to two names asks how each does it
+_HOW_BOTH = re.compile(r"^\s*(?i:how\s+(do|did|can|could)\s+(the\s+)?)[A-Z][\w.-]*(\s+[A-Z][\w.-]*)*\s+"
+                       r"and\s+(the\s+)?[A-Z][\w.-]*")
+# "How does Decision ConvFormer build on PoolFormer?": a paper set against the work it builds on
+_BUILDS_ON = re.compile(r"^\s*how\s+(does|did|do)\s+[^,]+\s+(build|builds|built|extend|extends|improve|improves)"
+                        r"\s+(on|upon|over|the|its|their|[A-Z])", re.IGNORECASE)
 _COMPARE = re.compile(r"\b(different\s+from|compare[sd]?|comparison|better\s+than|worse\s+than)\b", re.IGNORECASE)
 _ASK_EXPLAIN = re.compile(r"\b(can|could|would)\s+you\s+(explain|describe|summari[sz]e|tell\s+me|outline)\b",
                           re.IGNORECASE)
@@ -170,7 +176,8 @@ def intent_of(q: str) -> Intent:
     identify = head is not None and not named_head and not _subject_given(q)
     # "compare"/"comparison" inside "Which suite was built to compare X?" names what the thing does: the question
     # still asks which one it is
-    if _COMPARE_STRONG.search(q) or (_COMPARE.search(q) and not number and not identify) or _asks_each(q):
+    if _COMPARE_STRONG.search(q) or (_COMPARE.search(q) and not number and not identify) or _asks_each(q) or (
+            (_HOW_BOTH.search(q) or _BUILDS_ON.search(q)) and len(entity_phrases(q)) >= 2):
         return Intent.COMPARE
     if _IS_THERE.search(q):
         return Intent.IDENTIFY

@@ -53,6 +53,10 @@ from paperqa.plan import Asks, Intent, make_plan
     ("How does GenCAD relate to DeepCAD?", Intent.COMPARE),
     ("What does LazyDiffusion actually do to the image?", Intent.EXPLAIN),
     ("How does MaskGIT decide how many tokens to keep at each step?", Intent.EXPLAIN),  # "how many" is inside
+    # one "how" put to two names, and a paper set against the work it builds on
+    ("How do FastSpeech and AlignTTS get phoneme durations?", Intent.COMPARE),
+    ("How does Decision ConvFormer build on PoolFormer?", Intent.COMPARE),
+    ("How does RAR improve on raster-order autoregressive models?", Intent.EXPLAIN),  # one name: how it does it
     # whether the library holds such a thing: one paper, or all of them
     ("Is there a transformer for protein design here?", Intent.IDENTIFY),
     ("Does any paper here train a transformer to play Go?", Intent.IDENTIFY),
