@@ -31,7 +31,7 @@ DECISIONS_PATH = Path(__file__).with_name("decisions.json")
 
 ANSWERABLE_FEATURES = ("best_score", "num_ok", "topic_cover", "unseen", "relevance", "head_held", "setting_cover")
 MEMBER_FEATURES = ("relevance", "relevance_gap", "topic_cover", "rare_cover", "best_score", "rank_inv", "ent_cover",
-                   "title_run", "named")
+                   "title_run", "named", "title_sim")
 VERDICT_FEATURES = ("neg_mismatch", "neg_share", "direction_mismatch")
 PAPER_FEATURES = ("named", "title_run", "holds_subject", "sole_holder", "ent_cover", "best_score", "score_gap",
                   "rank_inv", "relevance", "topic_cover", "rare_cover")
@@ -234,6 +234,7 @@ def member_features(paper: PaperEvidence, top_relevance: float) -> dict[str, flo
         "ent_cover": paper.entity_cover,
         "title_run": paper.title_run,
         "named": float(paper.named_in_title),
+        "title_sim": paper.title_sim,
     }
 
 

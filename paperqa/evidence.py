@@ -78,6 +78,7 @@ class PaperEvidence:
     #                             transformers work"): 1.0 for the whole title or its head, else the run's share
     topic_cover: float          # IDF-weighted share of the question's words found in title + abstract
     rare_cover: float = 1.0     # share of the question's three rarest words found in title + abstract
+    title_sim: float = 0.0      # cosine between the question and the title
 
     @property
     def paper_id(self) -> str:
@@ -259,6 +260,7 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
     metric_words = [w for p in plan.parts if p.asks is Asks.QUANTITY for w in tokenize(p.metric)]
     num_ask = float(plan.asks_number)
     papers: list[PaperEvidence] = []
+    title_sims = retriever.title_similarity(hits, retrieval.query_vec)
     for rank, hit in enumerate(hits, start=1):
         spans, vecs = vectors.get(hit.paper_id, hit.paper.content_hash, hit.paper.abstract)
         sims = vecs @ retrieval.query_vec if len(spans) else np.zeros(0)
@@ -305,7 +307,8 @@ def gather(plan: QuestionPlan, retriever: Retriever, vectors: SentenceVectors, k
                                for n in names),
             title_run=title_run(plan.query, hit.title),
             topic_cover=_weights([w for w in q_words if w in paper_words], idf) / total,
-            rare_cover=sum(w in paper_words for w in rare) / len(rare) if rare else 1.0))
+            rare_cover=sum(w in paper_words for w in rare) / len(rare) if rare else 1.0,
+            title_sim=title_sims[rank - 1]))
     rarity: dict[str, float] = {}
     for paper in papers if plan.intent is Intent.IDENTIFY else ():  # only "which paper" answers read field_names
         for term in key_terms(paper.title + " " + paper.hit.paper.abstract, skip_first=False):

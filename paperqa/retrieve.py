@@ -105,6 +105,7 @@ class Retriever:
         self._lexical_key: tuple[int, int] = (-1, -1)
         self._columns: tuple[BM25Index, dict[str, np.ndarray]] | None = None
         self._titles: tuple[BM25Index, dict[str, str]] | None = None
+        self._title_vecs: dict[tuple[str, str], np.ndarray] = {}
         self._lock = threading.Lock()
 
     def lexical(self) -> BM25Index:
@@ -130,6 +131,18 @@ class Retriever:
             if self._titles is None or self._titles[0] is not index:
                 self._titles = (index, {p.paper_id: p.title for p in self.store.list_papers()})
             return self._titles[1]
+
+    def title_similarity(self, hits: list[PaperHit], query_vec: np.ndarray) -> list[float]:
+        """Cosine between the question and each hit's title, the titles embedded once per process: a title states a
+        paper's topic in few words, which tells members of a "which papers" list from papers that merely mention it."""
+        with self._lock:
+            missing = [h for h in hits if (h.paper_id, h.title) not in self._title_vecs]
+        if missing:
+            vecs = self.embedder.encode([h.title for h in missing])
+            with self._lock:
+                self._title_vecs.update({(h.paper_id, h.title): v for h, v in zip(missing, vecs, strict=True)})
+        q = np.asarray(query_vec, dtype=np.float32)
+        return [float(self._title_vecs[(h.paper_id, h.title)] @ q) for h in hits]
 
     def candidates(self, query: str, n: int, fusion: str, query_vec: np.ndarray | None = None) -> Candidates:
         """What fusion works from: each retriever's best `n` chunks folded to papers (dense unless `fusion` is

@@ -79,6 +79,19 @@ def test_rrf_combines_both_rankings(corpus: Corpus) -> None:
     assert rar.bm25_rank == 1
 
 
+def test_title_similarity_is_the_cosine_to_each_title_embedded_once(corpus: Corpus) -> None:
+    retriever = corpus.qa.retriever
+    retrieval = retriever.retrieve("Which papers generate piano covers of pop music?", k=5)
+    sims = retriever.title_similarity(retrieval.hits, retrieval.query_vec)
+    expected = retriever.embedder.encode([h.title for h in retrieval.hits]) @ retrieval.query_vec
+    assert sims == pytest.approx(expected.tolist(), abs=1e-5)
+    best = retrieval.hits[max(range(len(sims)), key=lambda i: sims[i])]
+    assert best.title.startswith("Pop2Piano")
+    cached = len(retriever._title_vecs)
+    retriever.title_similarity(retrieval.hits, retrieval.query_vec)
+    assert len(retriever._title_vecs) == cached  # nothing embedded twice
+
+
 # A question that names the DeiT paper by a phrase of its title ("data-efficient image transformers"): BM25 ranks it
 # first by a wide margin (44.5 against 28.3), dense search does not return it among its 40 nearest chunks, and RRF,
 # which only counts ranks, put it out of the top 5 (eval dev q099).
