@@ -62,6 +62,9 @@ SPENT_BLIND = tuple(REPO / "eval" / name / "questions.jsonl"
                     for name in ("blind", "blind2", "blind3", "blind4", "blind5"))
 CORPUS = REPO / "data" / "trending-papers-274-abstracts.txt"
 SCIFACT = Path(os.environ.get("PAPERQA_SCIFACT_DIR", REPO.parent / "shared" / "benchmarks" / "scifact"))
+# "Is there a paper on X?" is answered "Yes." only above the cut-off that would refuse this share of answerable
+# questions: the answer may still show the closest paper, but a flat "Yes" claims more than a closest match
+SURE_FALSE_REFUSAL = 0.10
 FALSE_REFUSAL_TARGET = 0.05  # answerable questions (and SciFact claims) the model may refuse, out of fold; 0.06
 # refused 0.79 of the unanswerable training questions (0.73 at 0.05) but also short follow-ups ("What benchmark did
 # RAR use?"), whose closeness in meaning to any abstract is low
@@ -546,7 +549,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     y = np.array([e.y for e in ans_ex])
     src = np.array([e.source for e in ans_ex])
     t, stats = refusal_threshold(y, oof, src, FALSE_REFUSAL_TARGET)
-    answerable = LinearModel(**{**answerable.__dict__, "threshold": t})
+    sure, _ = refusal_threshold(y, oof, src, SURE_FALSE_REFUSAL)
+    answerable = LinearModel(**{**answerable.__dict__, "threshold": t, "sure": max(t, sure)})
     report["answerable"] = {"examples": len(ans_ex), "answerable": int(y.sum()), "target_false_refusal":
                             FALSE_REFUSAL_TARGET, **stats,
                             "other_targets": {str(tg): refusal_threshold(y, oof, src, tg)[1]

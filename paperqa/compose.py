@@ -367,8 +367,9 @@ class Composer:
             name = own_name(paper, elsewhere)
             title = f"{paper.title} ({name})" if name else paper.title
             items.append(prompts.LIST_ITEM.format(title=title, quotes=self.cite_sentences(cites, best[:1])))
-        return Composition(prompts.LIST_INTRO + "\n" + "\n".join(items), cites.items(), "list",
-                           answerable=max(pr for _, pr in chosen))
+        # an existence question's confidence is the answer gate's, not the best member's
+        sure = p if evidence.plan.exists else max(pr for _, pr in chosen)
+        return Composition(prompts.LIST_INTRO + "\n" + "\n".join(items), cites.items(), "list", answerable=sure)
 
 
 def _new_names(text: str, question: str, field: frozenset[str] = frozenset()) -> list[str]:

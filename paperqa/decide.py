@@ -48,6 +48,8 @@ class LinearModel:
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     threshold: float = 0.5
+    # a stricter cut-off for saying more than the answer itself (the answerable model's "Yes, there is one")
+    sure: float = 0.5
 
     def prob(self, x: dict[str, float]) -> float:
         z = self.intercept
@@ -57,12 +59,13 @@ class LinearModel:
 
     def to_dict(self) -> dict[str, object]:
         return {"features": list(self.features), "coef": list(self.coef), "intercept": self.intercept,
-                "mean": list(self.mean), "scale": list(self.scale), "threshold": self.threshold}
+                "mean": list(self.mean), "scale": list(self.scale), "threshold": self.threshold, "sure": self.sure}
 
     @classmethod
     def from_dict(cls, name: str, d: dict) -> LinearModel:  # type: ignore[type-arg]
         return cls(name, tuple(d["features"]), tuple(d["coef"]), float(d["intercept"]), tuple(d["mean"]),
-                   tuple(d["scale"]), float(d.get("threshold", 0.5)))
+                   tuple(d["scale"]), float(d.get("threshold", 0.5)),
+                   float(d.get("sure", d.get("threshold", 0.5))))
 
 
 @dataclass(frozen=True)
