@@ -59,7 +59,7 @@ def test_real_question_file_has_no_problems() -> None:
     assert cq.check(cq.DEFAULT_QUESTIONS) == []
 
 
-@pytest.mark.parametrize("name", ["blind", "blind2", "blind3", "blind4", "blind5", "blind6"])
+@pytest.mark.parametrize("name", ["blind", "blind2", "blind3", "blind4", "blind5", "blind6", "blind7"])
 def test_blind_question_files_have_no_problems(name: str) -> None:
     """The blind sets are validated like the project's own: a wrong gold title or must_include string would
     silently punish a correct answer."""
