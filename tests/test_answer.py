@@ -207,7 +207,7 @@ def test_a_verdict_reads_the_runner_up_sentence_too(corpus: Corpus, quiet: Answe
     ans = quiet.ask("Is Small-E built on a decoder-only transformer backbone?")
     assert_grounded(corpus, ans)
     assert ans.mode == "yesno" and ans.answer.startswith("No.")
-    assert "recurrent architectures" in ans.citations[0].quote
+    assert any("recurrent architectures" in c.quote for c in ans.citations)
 
 
 def test_is_there_a_paper_is_answered_yes_with_the_paper(corpus: Corpus, quiet: AnswerEngine) -> None:
@@ -294,7 +294,8 @@ def test_yes_no_verdict_comes_with_the_settling_sentence(corpus: Corpus, quiet: 
     ans = quiet.ask(question)
     assert_grounded(corpus, ans)
     assert ans.mode == "yesno" and ans.answer.startswith(verdict + ".")
-    assert len(ans.citations) == 1
+    # the settling sentence, and at most one more: where the rest of the question's words are
+    assert 1 <= len(ans.citations) <= 2 and {c.paper_id for c in ans.citations} == {ans.citations[0].paper_id}
 
 
 def test_a_choice_question_gets_the_sentence_not_a_yes_or_no(corpus: Corpus, quiet: AnswerEngine) -> None:
