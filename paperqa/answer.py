@@ -189,7 +189,7 @@ class AnswerEngine:
             timings["verify"] = (time.perf_counter() - t4) * 1000
         text = self.refusal_text(comp.reason, evidence) if comp.refused else comp.text
         # "Is there a paper on X?" is answered "Yes." before the paper when the evidence is surely on it
-        if plan.exists and not comp.refused and comp.answerable >= self.decisions.answerable.sure:
+        if plan.exists and not comp.refused and comp.answerable >= self.decisions.answerable.sure_cut:
             text = f"{prompts.EXISTS_YES} {text}"
         answer = Answer(answer=text, refused=comp.refused, citations=comp.citations, timings_ms={},
                         mode=comp.mode, unsupported=unsupported, draft=draft, prompt_tokens=prompt_tokens,

@@ -178,12 +178,12 @@ class Composer:
         p = max(probs, default=0.0)
         if not chosen:
             return refusal(reason, p)
-        if len(plan.parts) == 1:  # where the rest of the question is found in the answering paper
+        if len(plan.parts) == 1:
+            # where the rest of the question is found in the answering paper
             extra = _rest_of_question(plan.topic, chosen[0].title, chosen,
                                       usable([s for s in pool if s.paper_id == chosen[0].paper_id]))
             if extra is not None:
                 chosen.append(extra)
-        if len(plan.parts) == 1:
             # A second sentence of the same paper when the model rates it nearly as high: facts often span two.
             rest = [s for s in _by_score([s for s in pool if s.paper_id == chosen[0].paper_id]) if s not in chosen]
             if rest and rest[0].score >= self.d.sentence.threshold and rest[0].score >= 0.8 * chosen[0].score:
@@ -350,11 +350,13 @@ class Composer:
         chosen = [(p, pr) for p, pr in members if pr >= self.d.member.threshold]
         if not chosen:
             return refusal(prompts.REFUSAL, max((pr for _, pr in members), default=0.0))
-        if evidence.plan.exists:  # "Are there papers on X?" is answered yes only when the evidence answers at all
-            ok, p, reason = self.gate(evidence, _by_score([s for m, _ in chosen for s in m.sentences])[:3],
-                                      evidence.plan.parts[0])
+        confidence = max(pr for _, pr in chosen)
+        if evidence.plan.exists:  # "Are there papers on X?" is answered only when the evidence answers at all,
+            # and how sure the answer is, is the answer gate's probability, not the best member's
+            ok, confidence, reason = self.gate(evidence, _by_score([s for m, _ in chosen for s in m.sentences])[:3],
+                                               evidence.plan.parts[0])
             if not ok:
-                return refusal(reason, p)
+                return refusal(reason, confidence)
         cites = CitationList()
         items = []
         texts = {p.paper_id: squash(" ".join(s.text for s in p.sentences)) for p, _ in members}
@@ -367,9 +369,8 @@ class Composer:
             name = own_name(paper, elsewhere)
             title = f"{paper.title} ({name})" if name else paper.title
             items.append(prompts.LIST_ITEM.format(title=title, quotes=self.cite_sentences(cites, best[:1])))
-        # an existence question's confidence is the answer gate's, not the best member's
-        sure = p if evidence.plan.exists else max(pr for _, pr in chosen)
-        return Composition(prompts.LIST_INTRO + "\n" + "\n".join(items), cites.items(), "list", answerable=sure)
+        return Composition(prompts.LIST_INTRO + "\n" + "\n".join(items), cites.items(), "list",
+                           answerable=confidence)
 
 
 def _new_names(text: str, question: str, field: frozenset[str] = frozenset()) -> list[str]:

@@ -48,8 +48,13 @@ class LinearModel:
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     threshold: float = 0.5
-    # a stricter cut-off for saying more than the answer itself (the answerable model's "Yes, there is one")
-    sure: float = 0.5
+    # a stricter cut-off for saying more than the decision itself (only the answerable model has one: "Yes, there is
+    # a paper on that"); None: the threshold
+    sure: float | None = None
+
+    @property
+    def sure_cut(self) -> float:
+        return self.threshold if self.sure is None else self.sure
 
     def prob(self, x: dict[str, float]) -> float:
         z = self.intercept
@@ -58,14 +63,16 @@ class LinearModel:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
     def to_dict(self) -> dict[str, object]:
-        return {"features": list(self.features), "coef": list(self.coef), "intercept": self.intercept,
-                "mean": list(self.mean), "scale": list(self.scale), "threshold": self.threshold, "sure": self.sure}
+        out: dict[str, object] = {"features": list(self.features), "coef": list(self.coef),
+                                  "intercept": self.intercept, "mean": list(self.mean), "scale": list(self.scale),
+                                  "threshold": self.threshold}
+        return out if self.sure is None else {**out, "sure": self.sure}
 
     @classmethod
     def from_dict(cls, name: str, d: dict) -> LinearModel:  # type: ignore[type-arg]
         return cls(name, tuple(d["features"]), tuple(d["coef"]), float(d["intercept"]), tuple(d["mean"]),
                    tuple(d["scale"]), float(d.get("threshold", 0.5)),
-                   float(d.get("sure", d.get("threshold", 0.5))))
+                   float(d["sure"]) if d.get("sure") is not None else None)
 
 
 @dataclass(frozen=True)

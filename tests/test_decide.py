@@ -101,8 +101,8 @@ def test_a_quantity_is_carried_by_its_words_or_initials_beside_a_number() -> Non
 
 
 def test_a_model_without_a_sure_cut_off_uses_its_threshold() -> None:
-    """Decision files written before the stricter cut-off existed load with sure == threshold."""
+    """Decision files written before the stricter cut-off existed (and models that have none) use the threshold."""
     d = {"features": ["a"], "coef": [1.0], "intercept": 0.0, "mean": [0.0], "scale": [1.0], "threshold": 0.4}
-    assert LinearModel.from_dict("answerable", d).sure == 0.4
+    assert LinearModel.from_dict("answerable", d).sure_cut == 0.4
     model = LinearModel.from_dict("answerable", {**d, "sure": 0.7})
-    assert model.sure == 0.7 and LinearModel.from_dict("answerable", model.to_dict()) == model
+    assert model.sure_cut == 0.7 and LinearModel.from_dict("answerable", model.to_dict()) == model
